@@ -26,7 +26,11 @@ pub fn median(samples: &mut [f64]) -> f64 {
 
 /// A Markdown table from a header row and data rows.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+    let mut out = format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
     for row in rows {
         out.push_str(&format!("| {} |\n", row.join(" | ")));
     }

@@ -75,7 +75,7 @@ fn from_status(status: ExitStatus) -> Outcome {
     if status.success() {
         Outcome::Passed
     } else {
-        Outcome::Failed(format!("exit status {status}"))
+        Outcome::Failed(status.to_string())
     }
 }
 
