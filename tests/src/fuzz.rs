@@ -5,6 +5,8 @@
 //! [`TARGETS`] under the name of its file in `fuzz/fuzz_targets/`; seeds live in
 //! `fuzz/seeds/<name>/` and minimised crashes in `fuzz/crashes/<name>/`.
 
+pub mod mux;
+
 /// A fuzz harness: runs the code under test on one input.
 pub type Harness = fn(&[u8]);
 
@@ -52,6 +54,12 @@ pub fn statsd_line(data: &[u8]) {
 /// Every fuzz target, by name (the file stem in `fuzz/fuzz_targets/`).
 pub const TARGETS: &[(&str, Harness)] = &[
     ("statsd_line", statsd_line),
+    ("mux_delimiter", mux::mux_delimiter),
+    ("mux_fixed", mux::mux_fixed),
+    ("mux_http", mux::mux_http),
+    ("mux_last", mux::mux_last),
+    ("mux_length", mux::mux_length),
+    ("mux_regex", mux::mux_regex),
 ];
 
 /// The harness registered under `name`, if any.
