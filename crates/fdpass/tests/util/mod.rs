@@ -1,0 +1,124 @@
+//! Helpers shared by this crate's integration tests.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use shoal_fdpass::{Error, FdPasser, Message};
+
+/// Open descriptors of this process (entries of `/proc/self/fd`, less the directory's).
+pub(crate) fn open_fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count()
+        - 1
+}
+
+/// A descriptor to pass around.
+pub(crate) fn devnull() -> OwnedFd {
+    std::fs::File::open("/dev/null")
+        .expect("open /dev/null")
+        .into()
+}
+
+/// A fresh path for a socket in a private temporary directory (removed by the guard).
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(tag: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("fdpass-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Received results, in the order the callbacks ran.
+pub(crate) type Inbox = Arc<Mutex<Vec<Result<Message, Error>>>>;
+
+/// Queues `n` receive callbacks that append to `inbox`.
+pub(crate) fn push_recvs(passer: &mut FdPasser, n: usize, inbox: &Inbox) {
+    for _ in 0..n {
+        let inbox = Arc::clone(inbox);
+        passer.push_recv(move |r| inbox.lock().unwrap().push(r));
+    }
+}
+
+/// Drives the passers with `poll` until `done()` holds; panics after 10 s or 1M rounds.
+pub(crate) fn drive(passers: &mut [&mut FdPasser], mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    for _ in 0..1_000_000 {
+        if done() {
+            return;
+        }
+        assert!(Instant::now() < end, "passers did not finish in 10 s");
+        let ready: Vec<PollFlags> = {
+            let mut fds: Vec<PollFd<'_>> = passers
+                .iter()
+                .map(|p| {
+                    let want = p.interest();
+                    let mut flags = PollFlags::empty();
+                    if want.readable {
+                        flags |= PollFlags::IN;
+                    }
+                    if want.writable {
+                        flags |= PollFlags::OUT;
+                    }
+                    PollFd::from_borrowed_fd(p.as_fd(), flags)
+                })
+                .collect();
+            let timeout = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 50_000_000,
+            };
+            rustix::event::poll(&mut fds, Some(&timeout)).expect("poll");
+            fds.iter().map(|f| f.revents()).collect()
+        };
+        for (passer, revents) in passers.iter_mut().zip(ready) {
+            if revents.intersects(PollFlags::OUT) {
+                passer.on_writable();
+            }
+            if revents.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
+                passer.on_readable();
+            }
+        }
+    }
+    panic!("passers did not finish in 1M rounds");
+}
+
+/// A connected SEQPACKET pair: a default sender and a receiver built with `rx_options`.
+pub(crate) fn pair_with_receiver(rx_options: &shoal_fdpass::Options) -> (FdPasser, FdPasser) {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+    let (a, b) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .expect("socketpair");
+    let tx = FdPasser::from_socket(a, &shoal_fdpass::Options::new()).expect("sender");
+    let rx = FdPasser::from_socket(b, rx_options).expect("receiver");
+    (tx, rx)
+}
+
+/// Serialises the tests of one binary: descriptor counts are per process, so a test that
+/// counts them must not run beside one that opens descriptors.
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
