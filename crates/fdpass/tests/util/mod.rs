@@ -9,6 +9,13 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags};
 use shoal_fdpass::{Error, FdPasser, Message};
 
+/// The workspace's shared test helpers (`Reaped`, `read_listening_line`), included by
+/// path rather than through the `shoal-tests` package, so that these tests do not build
+/// (and break with) every other crate that package depends on.
+#[allow(unreachable_pub)]
+#[path = "../../../../tests/src/util.rs"]
+pub(crate) mod shared;
+
 /// Open descriptors of this process (entries of `/proc/self/fd`, less the directory's).
 pub(crate) fn open_fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -121,4 +128,40 @@ pub(crate) fn pair_with_receiver(rx_options: &shoal_fdpass::Options) -> (FdPasse
 pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Everything an exited child wrote to its piped stdout and stderr.
+pub(crate) fn read_all(child: &mut shared::Reaped) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    if let Some(mut out) = child.take_stdout() {
+        let _ = out.read_to_string(&mut text);
+    }
+    if let Some(mut err) = child.0.stderr.take() {
+        let _ = err.read_to_string(&mut text);
+    }
+    text
+}
+
+/// The `fd_echo` example binary (cargo builds examples before running tests).
+pub(crate) fn example_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples")
+        .join(name)
+}
+
+/// Waits (up to 10 s) until `path` holds `lines` lines and returns its text.
+pub(crate) fn wait_for_lines(path: &std::path::Path, lines: usize) -> String {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= lines || Instant::now() > end {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
