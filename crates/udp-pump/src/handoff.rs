@@ -10,7 +10,10 @@
 //! - the producer counts each packet as received, pushes it according to the [`Policy`],
 //!   and after the whole batch, if it queued anything, sets the `pending` flag with a
 //!   `swap`; only the call that turned the flag on signals the consumer (one coalesced
-//!   wake-up per batch, none while the consumer has not yet reacted);
+//!   wake-up per batch, none while the consumer has not yet reacted). Under
+//!   [`Policy::Block`] it also wakes the consumer before it waits for room: the end of
+//!   the batch cannot come before the consumer has made room (the loom model
+//!   `block_wakes_before_waiting` in `tests/loom_handoff.rs` deadlocks without this);
 //! - the consumer, once woken, first clears the signal ([`Notify::clear`]), then the
 //!   `pending` flag (with `swap`, **before** draining — clearing after would lose a
 //!   wake-up, tokio#6133), then pops until the queue is empty.
@@ -212,10 +215,7 @@ impl<Tx, Rx> Producer<Tx, Rx> {
                 counters.errors.fetch_add(1, SeqCst);
             }
             let outcome = match self.policy {
-                Policy::Block => self
-                    .tx
-                    .push_unless_stopped(item, &shared.stop)
-                    .map_err(drop),
+                Policy::Block => self.push_or_wait(shared, item),
                 Policy::DropNewest => self.tx.try_push(item).map_err(drop),
                 Policy::DropOldest => self.push_dropping_oldest(counters, item),
             };
@@ -239,6 +239,22 @@ impl<Tx, Rx> Producer<Tx, Rx> {
         if !shared.pending.swap(true, SeqCst) {
             shared.notify.notify();
         }
+    }
+
+    /// Pushes, or — the queue being full — wakes the owner (who may be waiting for the
+    /// end of this batch, which cannot come before there is room) and waits for room.
+    fn push_or_wait<P, N: Notify>(&self, shared: &Shared<N>, item: Item<P>) -> Result<(), ()>
+    where
+        Tx: QueueTx<Item<P>>,
+    {
+        let item = match self.tx.try_push(item) {
+            Ok(()) => return Ok(()),
+            Err(back) => back,
+        };
+        self.wake(shared);
+        self.tx
+            .push_unless_stopped(item, &shared.stop)
+            .map_err(drop)
     }
 
     fn push_dropping_oldest<P>(&self, counters: &Counters, mut item: Item<P>) -> Result<(), ()>

@@ -127,6 +127,32 @@ fn the_readiness_fd_wakes_a_poller_once_per_drain() {
 }
 
 #[test]
+fn a_queue_smaller_than_a_batch_still_wakes_the_poller() {
+    // Under Block the thread waits for room in the middle of a batch: it must wake the
+    // owner first, or both wait for each other (loom: `block_wakes_before_waiting`).
+    let socket = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = local_addr(&socket).unwrap();
+    let wake = ReadinessFd::new().unwrap();
+    let pump = UdpPump::builder()
+        .capacity(2)
+        .batch(64)
+        .recv_buffer(1 << 20)
+        .spawn(socket, wake.clone())
+        .unwrap();
+    send_numbered(&sender_for(addr), addr, 0, 200, 32);
+    let mut seen = Vec::new();
+    while seen.len() < 200 {
+        assert!(
+            readable(&wake, util::PATIENCE),
+            "stuck with {} of 200",
+            seen.len()
+        );
+        seen.extend(pump.drain().map(|p| seq_of(p.unwrap().data())));
+    }
+    assert_eq!(seen, (0..200).collect::<Vec<_>>());
+}
+
+#[test]
 fn the_granted_receive_buffer_is_reported() {
     let socket = bind_udp(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     let pump = UdpPump::builder()
