@@ -1,0 +1,257 @@
+//! The shared mapping: `mmap`/`munmap`, the header view, and the only copies in and out
+//! of the data area.
+//!
+//! Unsafe because `mmap` hands out raw memory. Other processes write this memory at any
+//! time (with or without the lock, if they misbehave), so this module never creates a
+//! `&[u8]` or `&mut [u8]` into it: the header is all atomics, and data moves through
+//! word-sized atomic loads and stores (relaxed; the lock or the sequence counter orders
+//! them), which cannot be a data race whatever the peer does.
+#![allow(unsafe_code)]
+
+use std::ffi::c_void;
+use std::os::fd::AsFd;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use rustix::mm::{MapFlags, ProtFlags};
+
+use crate::error::{Error, os};
+use crate::header::{HEADER_LEN, Header};
+
+/// A `MAP_SHARED` read-write mapping of a header followed by `capacity` data bytes.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    /// Start of the mapping (page aligned).
+    base: NonNull<u8>,
+    /// Bytes mapped.
+    len: usize,
+    /// Bytes of the data area, fixed when mapped (never re-read from the header).
+    capacity: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value (unmapped once, on drop); all
+// accesses through it are atomic, so sending or sharing it between threads is sound.
+unsafe impl Send for Mapping {}
+// SAFETY: as above: `&Mapping` only allows atomic accesses to the shared memory.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0)`: memory that
+    /// `fork` shares with the children.
+    pub(crate) fn anonymous(len: usize, capacity: usize) -> Result<Self, Error> {
+        assert!(capacity.checked_add(HEADER_LEN).is_some_and(|n| n <= len));
+        // SAFETY: a NULL hint lets the kernel choose fresh address space, so no existing
+        // memory is replaced; the result is owned by the returned `Mapping`.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+            )
+        }
+        .map_err(os("mmap"))?;
+        Ok(Self::from_raw(base, len, capacity))
+    }
+
+    /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)`.
+    ///
+    /// The caller has checked that the file is at least `len` bytes and sealed against
+    /// shrinking, so no page of the mapping can lie past the end of the file (`SIGBUS`).
+    pub(crate) fn file(fd: impl AsFd, len: usize) -> Result<Self, Error> {
+        // `header()` relies on every mapping holding a whole header.
+        if len < HEADER_LEN {
+            return Err(Error::Os {
+                call: "mmap",
+                errno: rustix::io::Errno::INVAL,
+            });
+        }
+        // SAFETY: a NULL hint lets the kernel choose fresh address space, so no existing
+        // memory is replaced; the result is owned by the returned `Mapping`.
+        let base = unsafe {
+            rustix::mm::mmap(
+                ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )
+        }
+        .map_err(os("mmap"))?;
+        // The capacity is set by the caller once the header is validated.
+        Ok(Self::from_raw(base, len, 0))
+    }
+
+    fn from_raw(base: *mut c_void, len: usize, capacity: usize) -> Self {
+        let base = NonNull::new(base.cast::<u8>()).expect("mmap never returns NULL on success");
+        Self {
+            base,
+            len,
+            capacity,
+        }
+    }
+
+    /// Fixes the data capacity after validating the header (at most `len - HEADER_LEN`).
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        assert!(
+            capacity <= self.len - HEADER_LEN,
+            "capacity validated by the caller"
+        );
+        self.capacity = capacity;
+    }
+
+    /// Bytes in the data area.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The header, a view of atomics.
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: the mapping is page aligned and at least HEADER_LEN bytes long (checked
+        // when it was made), lives as long as `self`, and `Header` is made of atomics only,
+        // which are valid for any bit pattern and may be changed by others concurrently.
+        unsafe { self.base.cast::<Header>().as_ref() }
+    }
+
+    /// Checks that `len` bytes at `offset` lie inside the data area.
+    pub(crate) fn check_range(&self, offset: usize, len: usize) -> Result<(), Error> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.capacity => Ok(()),
+            _ => Err(Error::OutOfBounds {
+                offset,
+                len,
+                capacity: self.capacity,
+            }),
+        }
+    }
+
+    /// Copies `dst.len()` bytes at `offset` of the data area into `dst`.
+    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
+        self.check_range(offset, dst.len())?;
+        let src = self.data_ptr(offset);
+        let (head, words, tail) = split_aligned(src as usize, dst.len());
+        let mut pos = 0;
+        for _ in 0..head {
+            // SAFETY: inside the mapping (checked above); any address is aligned for u8.
+            dst[pos] = unsafe { AtomicU8::from_ptr(src.add(pos)) }.load(Ordering::Relaxed);
+            pos += 1;
+        }
+        for _ in 0..words {
+            // SAFETY: inside the mapping (checked above), and `split_aligned` put `pos` on
+            // an 8-byte boundary of the address.
+            let word = unsafe { AtomicU64::from_ptr(src.add(pos).cast::<u64>()) };
+            dst[pos..pos + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+            pos += 8;
+        }
+        for _ in 0..tail {
+            // SAFETY: inside the mapping (checked above); any address is aligned for u8.
+            dst[pos] = unsafe { AtomicU8::from_ptr(src.add(pos)) }.load(Ordering::Relaxed);
+            pos += 1;
+        }
+        Ok(())
+    }
+
+    /// Copies `src` to `offset` of the data area.
+    pub(crate) fn write(&self, offset: usize, src: &[u8]) -> Result<(), Error> {
+        self.check_range(offset, src.len())?;
+        let dst = self.data_ptr(offset);
+        let (head, words, tail) = split_aligned(dst as usize, src.len());
+        let mut pos = 0;
+        for _ in 0..head {
+            // SAFETY: inside the mapping (checked above); any address is aligned for u8.
+            unsafe { AtomicU8::from_ptr(dst.add(pos)) }.store(src[pos], Ordering::Relaxed);
+            pos += 1;
+        }
+        for _ in 0..words {
+            let mut word = [0; 8];
+            word.copy_from_slice(&src[pos..pos + 8]);
+            // SAFETY: inside the mapping (checked above), and `split_aligned` put `pos` on
+            // an 8-byte boundary of the address.
+            unsafe { AtomicU64::from_ptr(dst.add(pos).cast::<u64>()) }
+                .store(u64::from_ne_bytes(word), Ordering::Relaxed);
+            pos += 8;
+        }
+        for _ in 0..tail {
+            // SAFETY: inside the mapping (checked above); any address is aligned for u8.
+            unsafe { AtomicU8::from_ptr(dst.add(pos)) }.store(src[pos], Ordering::Relaxed);
+            pos += 1;
+        }
+        Ok(())
+    }
+
+    /// Address of `offset` in the data area; `offset <= capacity` (checked by the caller).
+    fn data_ptr(&self, offset: usize) -> *mut u8 {
+        // `wrapping_add` keeps this safe; the callers only dereference checked ranges.
+        self.base.as_ptr().wrapping_add(HEADER_LEN + offset)
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are exactly what mmap returned, this is the only unmap, and
+        // no reference into the mapping outlives `self` (the header view borrows `self`).
+        // An error here (EINVAL) is impossible for a range we mapped, so it is ignored.
+        let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Splits `len` bytes starting at address `addr` into leading single bytes up to the
+/// first 8-byte boundary, whole 8-byte words, and trailing bytes.
+fn split_aligned(addr: usize, len: usize) -> (usize, usize, usize) {
+    let head = addr.wrapping_neg() % 8;
+    if head >= len {
+        return (len, 0, 0);
+    }
+    let rest = len - head;
+    (head, rest / 8, rest % 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_covers_every_byte() {
+        for addr in 0..16 {
+            for len in 0..40 {
+                let (head, words, tail) = split_aligned(addr, len);
+                assert_eq!(head + 8 * words + tail, len);
+                if words > 0 {
+                    assert_eq!((addr + head) % 8, 0);
+                }
+                assert!(tail < 8);
+            }
+        }
+    }
+
+    #[test]
+    fn unaligned_copies_round_trip() {
+        let map = Mapping::anonymous(4096, 4096 - HEADER_LEN).unwrap();
+        let pattern: Vec<u8> = (0..100u8).collect();
+        for offset in 0..9 {
+            for len in [0, 1, 7, 8, 9, 15, 16, 17, 64, 91] {
+                map.write(offset, &pattern[..len]).unwrap();
+                let mut back = vec![0xAA; len];
+                map.read(offset, &mut back).unwrap();
+                assert_eq!(back, &pattern[..len], "offset {offset} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_is_refused() {
+        let map = Mapping::anonymous(4096, 100).unwrap();
+        assert!(map.write(100, &[]).is_ok());
+        assert!(matches!(
+            map.write(99, &[1, 2]),
+            Err(Error::OutOfBounds {
+                offset: 99,
+                len: 2,
+                capacity: 100
+            })
+        ));
+        let mut buf = [0; 1];
+        assert!(map.read(usize::MAX, &mut buf).is_err());
+    }
+}
