@@ -18,17 +18,35 @@ pub fn socket_inode(fd: impl AsFd) -> io::Result<u64> {
     Ok(rustix::fs::fstat(fd)?.st_ino)
 }
 
+/// What the kernel publishes about one UDP socket in `/proc/net/udp{,6}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelSocketInfo {
+    /// Bytes queued in the receive buffer, not read yet (`rx_queue`, skb truesize).
+    pub rx_queue: u64,
+    /// Datagrams dropped on arrival (`drops`: receive buffer full, memory, checksum).
+    pub drops: u64,
+}
+
 /// The `drops` counter of the UDP socket with inode `inode` in this network namespace,
 /// or `None` when no table lists it (a unix datagram socket, or one already closed).
 ///
 /// # Errors
 /// When a table cannot be read.
 pub fn kernel_drops(inode: u64) -> io::Result<Option<u64>> {
+    Ok(kernel_socket_info(inode)?.map(|info| info.drops))
+}
+
+/// The receive queue and drops of the UDP socket with inode `inode`, or `None` when no
+/// table lists it.
+///
+/// # Errors
+/// When a table cannot be read.
+pub fn kernel_socket_info(inode: u64) -> io::Result<Option<KernelSocketInfo>> {
     for table in TABLES {
         match std::fs::read_to_string(table) {
             Ok(text) => {
-                if let Some(drops) = drops_in_table(&text, inode) {
-                    return Ok(Some(drops));
+                if let Some(info) = info_in_table(&text, inode) {
+                    return Ok(Some(info));
                 }
             }
             // A kernel without IPv6 has no udp6 table.
@@ -41,24 +59,33 @@ pub fn kernel_drops(inode: u64) -> io::Result<Option<u64>> {
 
 /// Column positions in a line of `/proc/net/udp` (see `udp4_format_sock` in the kernel):
 /// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops`.
+const QUEUES_COLUMN: usize = 4;
 const INODE_COLUMN: usize = 9;
 const DROPS_COLUMN: usize = 12;
 
-/// The `drops` of the line whose inode is `inode`; lines that do not parse are skipped.
-pub(crate) fn drops_in_table(text: &str, inode: u64) -> Option<u64> {
+/// The line whose inode is `inode`; lines that do not parse are skipped.
+fn info_in_table(text: &str, inode: u64) -> Option<KernelSocketInfo> {
     text.lines().skip(1).find_map(|line| {
         let columns: Vec<&str> = line.split_whitespace().collect();
         let line_inode: u64 = columns.get(INODE_COLUMN)?.parse().ok()?;
         if line_inode != inode {
             return None;
         }
-        columns.get(DROPS_COLUMN)?.parse().ok()
+        let (_, rx_queue) = columns.get(QUEUES_COLUMN)?.split_once(':')?;
+        Some(KernelSocketInfo {
+            rx_queue: u64::from_str_radix(rx_queue, 16).ok()?,
+            drops: columns.get(DROPS_COLUMN)?.parse().ok()?,
+        })
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::drops_in_table;
+    use super::{KernelSocketInfo, info_in_table};
+
+    fn drops_in_table(text: &str, inode: u64) -> Option<u64> {
+        info_in_table(text, inode).map(|info| info.drops)
+    }
 
     const TABLE: &str = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
   204: 0100007F:A1B2 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 48123 2 0000000000000000 0
@@ -71,5 +98,17 @@ mod tests {
         assert_eq!(drops_in_table(TABLE, 51234), Some(4711));
         assert_eq!(drops_in_table(TABLE, 48123), Some(0));
         assert_eq!(drops_in_table(TABLE, 1), None);
+    }
+
+    #[test]
+    fn reads_the_receive_queue_in_hex() {
+        let info = info_in_table(TABLE, 51234).unwrap();
+        assert_eq!(
+            info,
+            KernelSocketInfo {
+                rx_queue: 0x34000,
+                drops: 4711
+            }
+        );
     }
 }

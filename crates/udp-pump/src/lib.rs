@@ -45,7 +45,7 @@ mod sync;
 
 pub use crossbeam_channel::RecvTimeoutError;
 pub use handoff::{CounterSnapshot, Item, Notify, Policy};
-pub use kernel_drops::{kernel_drops, socket_inode};
+pub use kernel_drops::{KernelSocketInfo, kernel_drops, kernel_socket_info, socket_inode};
 pub use notify::ReadinessFd;
 pub use packet::{Packet, PeerAddr};
 pub use pump::{Drain, PumpBuilder, PumpStats, Sharing, UdpPump};

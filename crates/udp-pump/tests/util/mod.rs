@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use shoal_udp_pump::{CounterSnapshot, Notify, UdpPump};
 
+pub mod workers;
+
 /// How long a test waits for a condition before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
