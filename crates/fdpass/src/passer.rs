@@ -172,7 +172,7 @@ impl FdPasser {
             Mode::SeqPacket => (options.max_fds, options.max_payload),
         };
         Ok(FdPasser {
-            reserve: Reserve::new(socket.as_fd()),
+            reserve: Reserve::new(socket.as_fd(), options.reserve_fd),
             socket,
             mode: options.mode,
             max_fds,

@@ -15,14 +15,17 @@ pub const RESERVE_RETRY: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 pub(crate) struct Reserve {
+    /// False when the passer was built without a reserve: every call is then a no-op.
+    enabled: bool,
     fd: Option<OwnedFd>,
     /// When receiving may be retried; `Some` while paused.
     paused_until: Option<Instant>,
 }
 
 impl Reserve {
-    pub(crate) fn new(socket: BorrowedFd<'_>) -> Self {
+    pub(crate) fn new(socket: BorrowedFd<'_>, enabled: bool) -> Self {
         let mut reserve = Reserve {
+            enabled,
             fd: None,
             paused_until: None,
         };
@@ -33,7 +36,7 @@ impl Reserve {
     /// Makes sure the spare slot is held; pauses receiving (and returns false) if the
     /// table is full.
     pub(crate) fn refill(&mut self, socket: BorrowedFd<'_>) -> bool {
-        if self.fd.is_none() {
+        if self.enabled && self.fd.is_none() {
             match rustix::io::fcntl_dupfd_cloexec(socket.as_fd(), 0) {
                 Ok(fd) => self.fd = Some(fd),
                 Err(_) => {

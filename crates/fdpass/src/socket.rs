@@ -22,6 +22,7 @@ pub struct Options {
     pub(crate) set_nonblocking: bool,
     pub(crate) max_fds: usize,
     pub(crate) max_payload: usize,
+    pub(crate) reserve_fd: bool,
 }
 
 impl Default for Options {
@@ -31,6 +32,7 @@ impl Default for Options {
             set_nonblocking: true,
             max_fds: MAX_FDS_PER_MESSAGE,
             max_payload: 4096,
+            reserve_fd: true,
         }
     }
 }
@@ -71,6 +73,16 @@ impl Options {
     /// payload is [`Error::PayloadTruncated`].
     pub fn max_payload(mut self, max: usize) -> Self {
         self.max_payload = max.max(1);
+        self
+    }
+
+    /// Whether to keep a reserve descriptor (the default, as the original did): a spare
+    /// table slot closed just before each `recvmsg` and re-opened after, so a full
+    /// descriptor table does not make the kernel drop received descriptors. It costs two
+    /// system calls per received message; turn it off only where the process can never
+    /// run out of descriptors (the `fdpass_vs_raw` benchmark shows the difference).
+    pub fn reserve_fd(mut self, yes: bool) -> Self {
+        self.reserve_fd = yes;
         self
     }
 
