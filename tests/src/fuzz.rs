@@ -5,6 +5,7 @@
 //! [`TARGETS`] under the name of its file in `fuzz/fuzz_targets/`; seeds live in
 //! `fuzz/seeds/<name>/` and minimised crashes in `fuzz/crashes/<name>/`.
 
+pub mod fdpass;
 pub mod mux;
 
 /// A fuzz harness: runs the code under test on one input.
@@ -54,6 +55,7 @@ pub fn statsd_line(data: &[u8]) {
 /// Every fuzz target, by name (the file stem in `fuzz/fuzz_targets/`).
 pub const TARGETS: &[(&str, Harness)] = &[
     ("statsd_line", statsd_line),
+    ("fdpass_decode", fdpass::fdpass_decode),
     ("mux_delimiter", mux::mux_delimiter),
     ("mux_fixed", mux::mux_fixed),
     ("mux_http", mux::mux_http),
