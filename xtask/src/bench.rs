@@ -57,7 +57,7 @@ pub(crate) fn run(only: Option<&str>) -> Outcome {
     let old = fs::read_to_string(&doc_path).unwrap_or_default();
     let mut sections = existing_sections(&old);
     for name in &names {
-        let exe = root().join("bench/target/release").join(name);
+        let exe = bench_target_dir().join("release").join(name);
         match step::output(Command::new(&exe).current_dir(root())) {
             Ok(markdown) => {
                 sections.retain(|(n, _)| n != name);
@@ -71,9 +71,54 @@ pub(crate) fn run(only: Option<&str>) -> Outcome {
     for (name, body) in &sections {
         doc.push_str(&format!("\n<!-- bench:{name} -->\n{body}\n"));
     }
-    match fs::write(&doc_path, doc) {
+    if let Err(err) = fs::write(&doc_path, &doc) {
+        return Outcome::Failed(format!("writing {}: {err}", doc_path.display()));
+    }
+    plot(&doc_path, &doc)
+}
+
+/// Draws the tables as SVG bar charts (`bench/plot.py`, standard library Python only)
+/// into `docs/bench/` and links each chart at the end of its section.
+fn plot(doc_path: &std::path::Path, doc: &str) -> Outcome {
+    let mut cmd = Command::new("python3");
+    cmd.arg("bench/plot.py")
+        .arg(doc_path)
+        .arg("docs/bench")
+        .current_dir(root());
+    let charts = match step::output(&mut cmd) {
+        Ok(list) => list,
+        Err(err) => return Outcome::Failed(format!("plotting: {err}")),
+    };
+    let mut linked = doc.to_owned();
+    for chart in charts.lines() {
+        let file = chart.trim_start_matches("docs/");
+        let Some(name) = file
+            .strip_prefix("bench/")
+            .and_then(|f| f.rsplit_once('-'))
+            .map(|(n, _)| n)
+        else {
+            continue;
+        };
+        let marker = format!("<!-- bench:{name} -->\n");
+        let Some(start) = linked.find(&marker) else {
+            continue;
+        };
+        let end = linked[start + marker.len()..]
+            .find("\n<!-- bench:")
+            .map_or(linked.len(), |i| start + marker.len() + i);
+        linked.insert_str(end, &format!("\n![{name}]({file})\n"));
+    }
+    match fs::write(doc_path, linked) {
         Ok(()) => Outcome::Passed,
         Err(err) => Outcome::Failed(format!("writing {}: {err}", doc_path.display())),
+    }
+}
+
+/// Where cargo puts the bench binaries: `CARGO_TARGET_DIR` if set, else `bench/target`.
+fn bench_target_dir() -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root().join(dir),
+        None => root().join("bench/target"),
     }
 }
 
@@ -83,7 +128,12 @@ fn existing_sections(doc: &str) -> Vec<(String, String)> {
     let mut sections = Vec::new();
     for chunk in doc.split("\n<!-- bench:").skip(1) {
         if let Some((name, body)) = chunk.split_once(" -->\n") {
-            sections.push((name.to_owned(), body.trim().to_owned()));
+            // Chart links are re-added after plotting.
+            let body: Vec<&str> = body
+                .lines()
+                .filter(|l| !l.starts_with("![") || !l.contains("(bench/"))
+                .collect();
+            sections.push((name.to_owned(), body.join("\n").trim().to_owned()));
         }
     }
     sections
