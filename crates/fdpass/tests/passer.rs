@@ -296,3 +296,52 @@ fn nonblocking_is_the_default_and_can_be_opted_out() {
     let (c, _d) = FdPasser::socketpair_with(&Options::new().set_nonblocking(false)).unwrap();
     assert!(!nonblocking(&c));
 }
+
+/// A socket error ends the passer: `on_end` gets `Failed` exactly once, queued callbacks
+/// are dropped, and later calls are refused. (A pipe is not a socket: `recvmsg` fails
+/// with `ENOTSOCK`.)
+#[test]
+fn a_fatal_error_shuts_the_passer_down_and_is_reported_once() {
+    let _serial = serial();
+    let (reader, _writer) = std::io::pipe().unwrap();
+    let mut passer = FdPasser::from_socket(reader.into(), &Options::new()).unwrap();
+    let ends: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&ends);
+    passer.set_on_end(move |end| seen.lock().unwrap().push(format!("{end:?}")));
+    let inbox: Inbox = Arc::default();
+    push_recvs(&mut passer, 2, &inbox);
+    passer.on_readable();
+    passer.on_readable();
+    let ends = ends.lock().unwrap();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    assert!(
+        ends[0].starts_with("Failed(Io { op: \"recvmsg\""),
+        "{ends:?}"
+    );
+    assert!(inbox.lock().unwrap().is_empty());
+    assert_eq!(passer.queued_recvs(), 0);
+    assert!(passer.is_closed());
+    assert_eq!(passer.interest(), shoal_fdpass::Interest::default());
+    assert!(matches!(
+        passer.push_send(devnull(), || {}),
+        Err(Error::Shutdown)
+    ));
+}
+
+#[test]
+fn on_end_set_after_the_end_runs_at_once() {
+    let _serial = serial();
+    let (tx, mut rx) = FdPasser::socketpair().unwrap();
+    drop(tx);
+    let inbox: Inbox = Arc::default();
+    push_recvs(&mut rx, 1, &inbox);
+    rx.on_readable();
+    assert!(rx.is_closed());
+    let told = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&told);
+    rx.set_on_end(move |end| {
+        assert!(matches!(end, End::PeerClosed { unsent: 0 }));
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(told.load(Ordering::SeqCst), 1);
+}
