@@ -59,24 +59,47 @@ fn raw_pair(mode: Mode) -> (OwnedFd, OwnedFd) {
 
 const CMSG_BUF: usize = 64;
 
+/// A one-byte payload and a control buffer with room for one descriptor, as one raw
+/// message; `header` points into `self`, so it is built where the message is used.
 #[repr(C, align(8))]
-struct CmsgBuf([u8; CMSG_BUF]);
+struct RawMessage {
+    control: [u8; CMSG_BUF],
+    byte: [u8; 1],
+    iov: libc::iovec,
+}
+
+impl RawMessage {
+    fn new() -> Self {
+        RawMessage {
+            control: [0; CMSG_BUF],
+            byte: [0],
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 1,
+            },
+        }
+    }
+
+    /// The `msghdr` over this message's buffers, with `controllen` bytes of control room.
+    fn header(&mut self, controllen: usize) -> libc::msghdr {
+        self.iov.iov_base = self.byte.as_mut_ptr().cast();
+        // SAFETY: msghdr is plain data, all-zero is a valid value.
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_iov = &mut self.iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = self.control.as_mut_ptr().cast();
+        msg.msg_controllen = controllen;
+        msg
+    }
+}
 
 fn raw_send(sock: RawFd, fd: RawFd) {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut cbuf = CmsgBuf([0; CMSG_BUF]);
-    // SAFETY: msghdr is plain data; every pointer set below outlives the call, and the
-    // CMSG_* macros stay inside `cbuf` (room for one int).
+    let mut buffers = RawMessage::new();
+    // SAFETY: CMSG_SPACE of one int fits in CMSG_BUF.
+    let msg = buffers.header(unsafe { libc::CMSG_SPACE(size_of::<RawFd>() as u32) } as usize);
+    // SAFETY: the header points into `buffers`, which outlives the call; the CMSG_*
+    // macros stay inside the control buffer (room for one int).
     unsafe {
-        let mut msg: libc::msghdr = zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.0.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize;
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
@@ -96,19 +119,10 @@ fn raw_send(sock: RawFd, fd: RawFd) {
 }
 
 fn raw_recv(sock: RawFd) -> OwnedFd {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut cbuf = CmsgBuf([0; CMSG_BUF]);
+    let mut buffers = RawMessage::new();
+    let mut msg = buffers.header(CMSG_BUF);
     // SAFETY: as in `raw_send`; the kernel writes at most `msg_controllen` bytes.
     unsafe {
-        let mut msg: libc::msghdr = zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.0.as_mut_ptr().cast();
-        msg.msg_controllen = CMSG_BUF;
         let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
         assert_eq!(n, 1, "recvmsg: {}", std::io::Error::last_os_error());
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
