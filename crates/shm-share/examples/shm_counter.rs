@@ -69,25 +69,30 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// One iteration: get, increment, set, under one lock. A lock taken from a dead holder
-/// is checked, and marked consistent if the record is whole.
-fn increment(region: &SharedRegion) -> Result<bool, Error> {
+/// One iteration: get, increment, set, under one lock. After a holder died, the record
+/// is checked, and marked consistent again if it is whole.
+fn increment(region: &SharedRegion) -> Result<(), Error> {
     let mut guard = region.lock()?;
-    let recovered = guard.owner_died();
     let counter: Counter = guard.get()?.unwrap_or(Counter::new(0));
+    if guard.owner_died() {
+        eprintln!(
+            "pid {}: recovered the lock from a dead holder (data {}); record whole at {}",
+            std::process::id(),
+            if guard.is_consistent() {
+                "consistent"
+            } else {
+                "suspect"
+            },
+            counter.count
+        );
+    }
     if !guard.is_consistent() {
         if !counter.is_whole() {
             return Err(Error::Inconsistent);
         }
-        eprintln!(
-            "pid {}: recovered the lock from a dead holder; record whole at {}",
-            std::process::id(),
-            counter.count
-        );
         guard.mark_consistent();
     }
-    guard.set(&Counter::new(counter.count + 1))?;
-    Ok(recovered)
+    guard.set(&Counter::new(counter.count + 1))
 }
 
 fn work(region: &SharedRegion, iters: u64) -> Result<(), Error> {

@@ -35,27 +35,28 @@ pub struct LockGuard<'a> {
 
 impl<'a> LockGuard<'a> {
     /// Takes the lock of `map` (blocking unless `block` is false).
+    #[inline]
     pub(crate) fn acquire(map: &'a Mapping, block: bool) -> Result<Self, Error> {
         let tid = tid::current();
         let header = map.header();
         let taken = lock::lock(&header.lock, tid, block)?;
-        // A holder sets `owner` right after locking and clears it right before unlocking:
-        // finding it set means the previous holder died inside its critical section.
-        let died_inside = header.owner.load(Ordering::Relaxed) != 0;
-        header.owner.store(tid, Ordering::Relaxed);
-        let mut guard = Self {
+        // Writers open the sequence lock's window (odd counter) before their first change
+        // and close it just before unlocking: finding it open under the lock means the
+        // previous holder died in the middle of changing the data. A holder that died
+        // holding the lock without having written leaves consistent data.
+        let died_mid_write = header.seq.load(Ordering::Relaxed) & 1 == 1;
+        let guard = Self {
             map,
             tid,
-            owner_died: taken == Taken::FromTheDead || died_inside,
-            // A dead writer left its window open: ours closes it when we unlock.
-            writing: header.seq.load(Ordering::Relaxed) & 1 == 1,
+            owner_died: taken == Taken::FromTheDead || died_mid_write,
+            // The dead writer's window stays open until we unlock: readers keep retrying.
+            writing: died_mid_write,
             _not_send: PhantomData,
         };
         if guard.owner_died {
             header.recoveries.fetch_add(1, Ordering::Relaxed);
         }
-        if died_inside {
-            guard.begin_write();
+        if died_mid_write {
             header.inconsistent.store(1, Ordering::Relaxed);
         }
         Ok(guard)
@@ -68,6 +69,7 @@ impl<'a> LockGuard<'a> {
     /// Opens a write window of the sequence lock (the counter becomes odd) before the
     /// first change made under this guard; [`Drop`] closes it. Lock-free readers retry
     /// while it is open.
+    #[inline]
     fn begin_write(&mut self) {
         if !self.writing {
             let seq = &self.header().seq;
@@ -84,13 +86,13 @@ impl<'a> LockGuard<'a> {
 
     /// True if this acquisition recovered the lock from a thread that died holding it
     /// (SIGKILL, a crash): the `EOWNERDEAD` of robust mutexes. The region's own
-    /// [`is_consistent`](Self::is_consistent) tells whether that thread died while it
-    /// could have been changing the data.
+    /// [`is_consistent`](Self::is_consistent) tells whether that thread died after it
+    /// had started changing the data.
     pub fn owner_died(&self) -> bool {
         self.owner_died
     }
 
-    /// False from the moment a holder died inside its critical section until someone
+    /// False from the moment a holder died after starting to change the data until someone
     /// calls [`mark_consistent`](Self::mark_consistent) (or a whole-value
     /// [`SharedRegion::set`](crate::SharedRegion::set)). The flag lives in shared memory:
     /// every process sees it.
@@ -257,6 +259,7 @@ impl<'a> LockGuard<'a> {
         result
     }
 
+    #[inline]
     fn release(&mut self) -> Result<(), Error> {
         // A guard copied into a forked child names the parent's thread: the lock is not
         // the child's to release.
@@ -271,12 +274,12 @@ impl<'a> LockGuard<'a> {
                 Ordering::Release,
             );
         }
-        header.owner.store(0, Ordering::Relaxed);
         lock::unlock(&header.lock, self.tid)
     }
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Dropping cannot report an error; `unlock` does.
         let _ = self.release();
@@ -284,6 +287,7 @@ impl Drop for LockGuard<'_> {
 }
 
 /// The stored value's length from the header, re-checked against our capacity.
+#[inline]
 pub(crate) fn value_len(header: &Header, capacity: usize) -> Result<Option<usize>, Error> {
     match header.length.load(Ordering::Relaxed) {
         NO_VALUE => Ok(None),

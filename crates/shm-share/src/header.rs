@@ -35,13 +35,13 @@ pub(crate) struct Header {
     /// Inode of the creator's pid namespace (`/proc/self/ns/pid`), 0 if unknown: thread
     /// ids in the lock word only mean something inside one pid namespace.
     pub(crate) pid_ns: AtomicU64,
-    /// The futex word of the PI lock: owner thread id | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`.
+    /// The futex word of the PI lock, which is also the owner id: the owner's thread id |
+    /// `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`.
     pub(crate) lock: AtomicU32,
-    /// Thread id of the holder while it is inside its critical section, 0 otherwise; found
-    /// non-zero by the next locker, it proves the previous holder died holding the lock.
-    pub(crate) owner: AtomicU32,
-    /// 1 once a holder died inside its critical section, until someone marks the data
-    /// consistent again.
+    /// Unused, zero (keeps the fields below at their offsets).
+    pub(crate) reserved: AtomicU32,
+    /// 1 once a holder died after starting to change the data (the sequence counter was
+    /// left odd), until someone marks the data consistent again.
     pub(crate) inconsistent: AtomicU32,
     /// How many times a dead holder's lock was recovered (wrapping).
     pub(crate) recoveries: AtomicU32,
@@ -61,7 +61,7 @@ impl Header {
         self.capacity.store(capacity as u64, Ordering::Relaxed);
         self.pid_ns.store(pid_ns, Ordering::Relaxed);
         self.lock.store(0, Ordering::Relaxed);
-        self.owner.store(0, Ordering::Relaxed);
+        self.reserved.store(0, Ordering::Relaxed);
         self.inconsistent.store(0, Ordering::Relaxed);
         self.recoveries.store(0, Ordering::Relaxed);
         self.seq.store(0, Ordering::Relaxed);

@@ -25,9 +25,9 @@
 //!   becomes an error.
 //!
 //! Both count as a recovery. Whether the data may be half-written is told by the
-//! header's `owner` field (set just after taking the lock, cleared just before releasing
-//! it), not by these kernel signals: a holder that dies between the two steps leaves
-//! consistent data.
+//! sequence counter (odd while a holder is changing the data; see `guard.rs`), not by
+//! these kernel signals: a holder that dies holding the lock without having written
+//! leaves consistent data.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -53,6 +53,7 @@ pub(crate) enum Taken {
 
 /// Takes the lock for thread `tid`. With `block`, waits while a live thread holds it;
 /// without, fails with [`Error::WouldBlock`].
+#[inline]
 pub(crate) fn lock(word: &AtomicU32, tid: u32, block: bool) -> Result<Taken, Error> {
     let mut invalid = 0;
     loop {
@@ -107,6 +108,7 @@ fn back_off(attempt: u32) {
 
 /// After the kernel gave us the lock: clears `FUTEX_OWNER_DIED` (so the next unlock can
 /// take the fast path) and says whether it was set.
+#[inline]
 fn clear_owner_died(word: &AtomicU32) -> Taken {
     // The kernel only changes the word with compare-and-swap, so an atomic AND loses
     // none of its updates (of FUTEX_WAITERS).
@@ -136,6 +138,7 @@ fn take_from_dead(word: &AtomicU32, dead: u32, tid: u32) -> bool {
 }
 
 /// Releases the lock held by thread `tid`.
+#[inline]
 pub(crate) fn unlock(word: &AtomicU32, tid: u32) -> Result<(), Error> {
     if word
         .compare_exchange(tid, 0, Ordering::Release, Ordering::Relaxed)

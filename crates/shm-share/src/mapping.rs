@@ -107,6 +107,7 @@ impl Mapping {
     }
 
     /// The header, a view of atomics.
+    #[inline]
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: the mapping is page aligned and at least HEADER_LEN bytes long (checked
         // when it was made), lives as long as `self`, and `Header` is made of atomics only,
@@ -115,6 +116,7 @@ impl Mapping {
     }
 
     /// Checks that `len` bytes at `offset` lie inside the data area.
+    #[inline]
     pub(crate) fn check_range(&self, offset: usize, len: usize) -> Result<(), Error> {
         match offset.checked_add(len) {
             Some(end) if end <= self.capacity => Ok(()),
@@ -127,60 +129,74 @@ impl Mapping {
     }
 
     /// Copies `dst.len()` bytes at `offset` of the data area into `dst`.
+    #[inline]
     pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
         self.check_range(offset, dst.len())?;
         let src = self.data_ptr(offset);
-        let (head, words, tail) = split_aligned(src as usize, dst.len());
-        let mut pos = 0;
-        for _ in 0..head {
-            // SAFETY: inside the mapping (checked above); any address is aligned for u8.
-            dst[pos] = unsafe { AtomicU8::from_ptr(src.add(pos)) }.load(Ordering::Relaxed);
-            pos += 1;
+        let head = leading_bytes(src, dst.len());
+        let (head_dst, rest) = dst.split_at_mut(head);
+        for (i, byte) in head_dst.iter_mut().enumerate() {
+            // SAFETY: inside the mapping (range checked above); any address is aligned
+            // for u8.
+            *byte = unsafe { AtomicU8::from_ptr(src.add(i)) }.load(Ordering::Relaxed);
         }
-        for _ in 0..words {
-            // SAFETY: inside the mapping (checked above), and `split_aligned` put `pos` on
-            // an 8-byte boundary of the address.
-            let word = unsafe { AtomicU64::from_ptr(src.add(pos).cast::<u64>()) };
-            dst[pos..pos + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
-            pos += 8;
+        let words = rest.len() / 8;
+        let out = rest.as_mut_ptr();
+        for w in 0..words {
+            // SAFETY: inside the mapping (range checked above), and `head + 8 * w` is on an
+            // 8-byte boundary of the address; the unaligned store stays inside `rest`
+            // (`8 * w + 8 <= rest.len()`).
+            unsafe {
+                let word = AtomicU64::from_ptr(src.add(head + 8 * w).cast::<u64>());
+                out.add(8 * w)
+                    .cast::<u64>()
+                    .write_unaligned(word.load(Ordering::Relaxed));
+            }
         }
-        for _ in 0..tail {
-            // SAFETY: inside the mapping (checked above); any address is aligned for u8.
-            dst[pos] = unsafe { AtomicU8::from_ptr(src.add(pos)) }.load(Ordering::Relaxed);
-            pos += 1;
+        let pos = head + 8 * words;
+        for (i, byte) in rest[8 * words..].iter_mut().enumerate() {
+            // SAFETY: inside the mapping (range checked above); any address is aligned
+            // for u8.
+            *byte = unsafe { AtomicU8::from_ptr(src.add(pos + i)) }.load(Ordering::Relaxed);
         }
         Ok(())
     }
 
     /// Copies `src` to `offset` of the data area.
+    #[inline]
     pub(crate) fn write(&self, offset: usize, src: &[u8]) -> Result<(), Error> {
         self.check_range(offset, src.len())?;
         let dst = self.data_ptr(offset);
-        let (head, words, tail) = split_aligned(dst as usize, src.len());
-        let mut pos = 0;
-        for _ in 0..head {
-            // SAFETY: inside the mapping (checked above); any address is aligned for u8.
-            unsafe { AtomicU8::from_ptr(dst.add(pos)) }.store(src[pos], Ordering::Relaxed);
-            pos += 1;
+        let head = leading_bytes(dst, src.len());
+        let (head_src, rest) = src.split_at(head);
+        for (i, &byte) in head_src.iter().enumerate() {
+            // SAFETY: inside the mapping (range checked above); any address is aligned
+            // for u8.
+            unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(byte, Ordering::Relaxed);
         }
-        for _ in 0..words {
-            let mut word = [0; 8];
-            word.copy_from_slice(&src[pos..pos + 8]);
-            // SAFETY: inside the mapping (checked above), and `split_aligned` put `pos` on
-            // an 8-byte boundary of the address.
-            unsafe { AtomicU64::from_ptr(dst.add(pos).cast::<u64>()) }
-                .store(u64::from_ne_bytes(word), Ordering::Relaxed);
-            pos += 8;
+        let words = rest.len() / 8;
+        let input = rest.as_ptr();
+        for w in 0..words {
+            // SAFETY: inside the mapping (range checked above), and `head + 8 * w` is on an
+            // 8-byte boundary of the address; the unaligned load stays inside `rest`
+            // (`8 * w + 8 <= rest.len()`).
+            unsafe {
+                let word = input.add(8 * w).cast::<u64>().read_unaligned();
+                AtomicU64::from_ptr(dst.add(head + 8 * w).cast::<u64>())
+                    .store(word, Ordering::Relaxed);
+            }
         }
-        for _ in 0..tail {
-            // SAFETY: inside the mapping (checked above); any address is aligned for u8.
-            unsafe { AtomicU8::from_ptr(dst.add(pos)) }.store(src[pos], Ordering::Relaxed);
-            pos += 1;
+        let pos = head + 8 * words;
+        for (i, &byte) in rest[8 * words..].iter().enumerate() {
+            // SAFETY: inside the mapping (range checked above); any address is aligned
+            // for u8.
+            unsafe { AtomicU8::from_ptr(dst.add(pos + i)) }.store(byte, Ordering::Relaxed);
         }
         Ok(())
     }
 
     /// Address of `offset` in the data area; `offset <= capacity` (checked by the caller).
+    #[inline]
     fn data_ptr(&self, offset: usize) -> *mut u8 {
         // `wrapping_add` keeps this safe; the callers only dereference checked ranges.
         self.base.as_ptr().wrapping_add(HEADER_LEN + offset)
@@ -196,34 +212,15 @@ impl Drop for Mapping {
     }
 }
 
-/// Splits `len` bytes starting at address `addr` into leading single bytes up to the
-/// first 8-byte boundary, whole 8-byte words, and trailing bytes.
-fn split_aligned(addr: usize, len: usize) -> (usize, usize, usize) {
-    let head = addr.wrapping_neg() % 8;
-    if head >= len {
-        return (len, 0, 0);
-    }
-    let rest = len - head;
-    (head, rest / 8, rest % 8)
+/// How many single bytes to copy from `ptr` before the first 8-byte boundary (at most
+/// `len`).
+fn leading_bytes(ptr: *const u8, len: usize) -> usize {
+    ((ptr as usize).wrapping_neg() % 8).min(len)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_covers_every_byte() {
-        for addr in 0..16 {
-            for len in 0..40 {
-                let (head, words, tail) = split_aligned(addr, len);
-                assert_eq!(head + 8 * words + tail, len);
-                if words > 0 {
-                    assert_eq!((addr + head) % 8, 0);
-                }
-                assert!(tail < 8);
-            }
-        }
-    }
 
     #[test]
     fn unaligned_copies_round_trip() {

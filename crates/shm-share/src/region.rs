@@ -12,8 +12,8 @@ use crate::header::{self, HEADER_LEN};
 use crate::mapping::Mapping;
 
 /// A block of memory shared between processes: a header (magic, layout version, the lock
-/// word, its owner, a sequence counter, the value's length, a consistency flag) followed
-/// by `capacity` data bytes.
+/// word holding its owner's thread id, a sequence counter, the value's length, a
+/// consistency flag) followed by `capacity` data bytes.
 ///
 /// Made by [`new`](Self::new) (anonymous, shared with `fork`ed children) or
 /// [`memfd`](Self::memfd) (a sealed memfd whose descriptor other processes open with

@@ -56,6 +56,7 @@ fn token() -> Option<&'static AtomicU32> {
 }
 
 /// The calling thread's id as the kernel's futex code knows it (`gettid`).
+#[inline]
 pub(crate) fn current() -> u32 {
     let Some(token) = token() else {
         return gettid();

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         holder_killed_with_a_waiter_queued_is_recovered,
         holder_killed_while_workers_contend_loses_no_increment,
         holder_killed_outside_its_critical_section_leaves_data_consistent,
+        holder_killed_before_writing_leaves_data_consistent,
         writer_killed_mid_write_does_not_stall_peekers,
         peek_never_returns_a_torn_value,
         forked_child_locks_under_its_own_thread_id,
@@ -205,13 +206,14 @@ fn holder_killed_while_workers_contend_loses_no_increment() {
     }
 }
 
-fn holder_killed_outside_its_critical_section_leaves_data_consistent() {
-    // A holder that only reads, then dies after unlocking: nothing to recover.
-    let region = SharedRegion::new(64).unwrap();
-    region.set(&Record::filled(3)).unwrap();
+/// A child reads the record 3 under the lock, keeps holding it if `keep_lock`, says so,
+/// and is killed.
+fn kill_reader(region: &SharedRegion, keep_lock: bool) {
     let ready = Notify::new();
     let child = fork(|| {
-        drop(region.lock().unwrap());
+        let guard = region.lock().unwrap();
+        assert_eq!(guard.get::<Record>().unwrap(), Some(Record::filled(3)));
+        let _held = keep_lock.then_some(guard);
         ready.notify();
         std::thread::sleep(util::CHILD_LIMIT);
         1
@@ -219,11 +221,31 @@ fn holder_killed_outside_its_critical_section_leaves_data_consistent() {
     ready.wait();
     child.kill();
     assert!(child.wait().signaled());
+}
+
+fn holder_killed_outside_its_critical_section_leaves_data_consistent() {
+    // A holder that read, then died after unlocking: nothing to recover.
+    let region = SharedRegion::new(64).unwrap();
+    region.set(&Record::filled(3)).unwrap();
+    kill_reader(&region, false);
     let guard = region.lock().unwrap();
     assert!(!guard.owner_died());
     assert!(guard.is_consistent());
     drop(guard);
     assert_eq!(region.recoveries(), 0);
+}
+
+fn holder_killed_before_writing_leaves_data_consistent() {
+    // It held the lock and only read: the lock is recovered, the data is not suspect.
+    let region = SharedRegion::new(64).unwrap();
+    region.set(&Record::filled(3)).unwrap();
+    kill_reader(&region, true);
+    let guard = region.lock().unwrap();
+    assert!(guard.owner_died());
+    assert!(guard.is_consistent());
+    drop(guard);
+    assert_eq!(region.recoveries(), 1);
+    assert_eq!(region.get::<Record>().unwrap(), Some(Record::filled(3)));
 }
 
 fn writer_killed_mid_write_does_not_stall_peekers() {
