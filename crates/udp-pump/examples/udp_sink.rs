@@ -261,7 +261,7 @@ fn work(
     reports: OwnedFd,
 ) -> std::io::Result<()> {
     let mut out = std::fs::File::from(reports);
-    let mut pump = UdpPump::builder()
+    let pump = UdpPump::builder()
         .sharing(sharing)
         .spawn(socket.try_clone()?, ())?;
     let mut reported = 0;

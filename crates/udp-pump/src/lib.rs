@@ -14,7 +14,7 @@
 //! let addr = local_addr(&socket)?;
 //! // Register `wake` (AsFd) with any poller; here we just send and block.
 //! let wake = ReadinessFd::new()?;
-//! let mut pump = UdpPump::builder().spawn(socket, wake.clone())?;
+//! let pump = UdpPump::builder().spawn(socket, wake.clone())?;
 //!
 //! let sender = std::net::UdpSocket::bind("127.0.0.1:0")?;
 //! sender.send_to(b"hello", addr)?;
@@ -40,6 +40,8 @@ mod kernel_drops;
 mod notify;
 mod packet;
 mod pump;
+#[cfg(feature = "reactor")]
+mod reactor;
 mod socket;
 mod sync;
 
@@ -49,6 +51,8 @@ pub use kernel_drops::{KernelSocketInfo, kernel_drops, kernel_socket_info, socke
 pub use notify::ReadinessFd;
 pub use packet::{Packet, PeerAddr};
 pub use pump::{Drain, PumpBuilder, PumpStats, Sharing, UdpPump};
+#[cfg(feature = "reactor")]
+pub use reactor::ReactorPump;
 pub use socket::{
     ReuseportGroup, bind_shared, bind_udp, local_addr, request_recv_buffer_size,
     set_recv_buffer_size, set_recv_buffer_size_force,

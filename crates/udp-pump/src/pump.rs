@@ -2,7 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -159,7 +159,7 @@ impl PumpBuilder {
             socket,
             sharing: self.sharing,
             inode,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
     }
 }
@@ -188,7 +188,9 @@ pub struct UdpPump<N: Notify = ()> {
     socket: Arc<OwnedFd>,
     sharing: Sharing,
     inode: u64,
-    thread: Option<JoinHandle<()>>,
+    /// Taken by the first `stop` (a mutex so that `stop` works through `&self`, from a
+    /// reactor callback or another thread).
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl UdpPump<()> {
@@ -284,7 +286,11 @@ impl<N: Notify> UdpPump<N> {
 
     /// Whether the receive thread has ended (stopped, or a fatal socket error).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+        self.thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished)
     }
 
     /// Stops the receive thread and joins it. Packets already queued stay available to
@@ -297,8 +303,9 @@ impl<N: Notify> UdpPump<N> {
     ///
     /// # Errors
     /// `Other` if the thread panicked.
-    pub fn stop(&mut self) -> io::Result<()> {
-        let Some(thread) = self.thread.take() else {
+    pub fn stop(&self) -> io::Result<()> {
+        let mut slot = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(thread) = slot.take() else {
             return Ok(());
         };
         self.shared.request_stop();

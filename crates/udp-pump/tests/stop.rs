@@ -14,7 +14,7 @@ use util::{assert_adds_up, send_numbered, sender_for};
 #[test]
 fn stop_wakes_the_thread_blocked_in_recvfrom_and_joins_it() {
     let socket = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
-    let mut pump = UdpPump::spawn(socket).unwrap();
+    let pump = UdpPump::spawn(socket).unwrap();
     pump.stop().unwrap();
     assert!(pump.is_finished());
     assert!(
@@ -30,7 +30,7 @@ fn stopping_a_shared_socket_leaves_the_siblings_reading() {
     let addr = local_addr(&socket).unwrap();
     // A sibling's descriptor for the same socket, as a forked worker would hold.
     let sibling = socket.try_clone().unwrap();
-    let mut pump = UdpPump::builder()
+    let pump = UdpPump::builder()
         .sharing(Sharing::Shared {
             backstop: Duration::from_millis(20),
         })
@@ -57,7 +57,7 @@ fn stopping_a_shared_socket_leaves_the_siblings_reading() {
 fn stop_under_load_leaves_counters_that_add_up() {
     let socket = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = local_addr(&socket).unwrap();
-    let mut pump = UdpPump::builder().capacity(64).spawn(socket, ()).unwrap();
+    let pump = UdpPump::builder().capacity(64).spawn(socket, ()).unwrap();
     let sending = AtomicBool::new(true);
     std::thread::scope(|scope| {
         scope.spawn(|| {

@@ -101,7 +101,7 @@ fn run_worker(
     results: OwnedFd,
 ) -> std::io::Result<()> {
     let mut out = std::fs::File::from(results);
-    let mut pump = UdpPump::builder()
+    let pump = UdpPump::builder()
         .sharing(sharing)
         .spawn(socket.try_clone()?, ())?;
     out.write_all(b"ready\n")?;
