@@ -232,9 +232,12 @@ impl Decoder {
 pub struct Framer {
     rule: Rule,
     decoder: Decoder,
-    /// Received bytes; those before `start` are consumed.
+    /// Storage: `buf[start..end]` are the pending bytes. Bytes past `end` are
+    /// initialised scratch space kept for the next read, so reading in place does not
+    /// zero the read size again on every call.
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     /// Set by the first error; the stream is out of sync after it.
     failed: Option<FrameError>,
 }
@@ -247,6 +250,7 @@ impl Framer {
             rule,
             buf: Vec::new(),
             start: 0,
+            end: 0,
             failed: None,
         }
     }
@@ -266,7 +270,7 @@ impl Framer {
 
     /// Bytes buffered and not yet returned in a frame.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     /// The most bytes this framer holds after [`Framer::next_frame`] returned
@@ -280,7 +284,12 @@ impl Framer {
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
         self.compact();
-        self.buf.extend_from_slice(bytes);
+        let new_end = self.end + bytes.len();
+        if self.buf.len() < new_end {
+            self.buf.resize(new_end, 0);
+        }
+        self.buf[self.end..new_end].copy_from_slice(bytes);
+        self.end = new_end;
     }
 
     /// Appends up to `max` bytes produced by `read` (a `read(2)` into the given slice,
@@ -295,26 +304,26 @@ impl Framer {
         read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> Result<usize, E> {
         self.compact();
-        let old = self.buf.len();
-        self.buf.resize(old + max, 0);
-        let result = read(&mut self.buf[old..]);
-        let got = match &result {
-            Ok(n) => (*n).min(max),
-            Err(_) => 0,
-        };
-        self.buf.truncate(old + got);
+        let room = self.end + max;
+        if self.buf.len() < room {
+            self.buf.resize(room, 0);
+        }
+        let result = read(&mut self.buf[self.end..room]);
+        if let Ok(n) = &result {
+            self.end += (*n).min(max);
+        }
         result
     }
 
     /// Drops consumed bytes once they are at least half the buffer, so each byte is
     /// moved a bounded number of times on average.
     fn compact(&mut self) {
-        if self.start == self.buf.len() {
-            self.buf.clear();
+        if self.start == self.end {
             self.start = 0;
-        } else if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.copy_within(self.start.., 0);
-            self.buf.truncate(self.buf.len() - self.start);
+            self.end = 0;
+        } else if self.start > 0 && self.start >= self.end / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
     }
@@ -340,7 +349,7 @@ impl Framer {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
-        let pending = &self.buf[self.start..];
+        let pending = &self.buf[self.start..self.end];
         match self.decoder.decode(pending) {
             Ok(Some(found)) => {
                 let out = f(&pending[found.frame]);
@@ -366,19 +375,16 @@ impl Framer {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
-        let rest = self.buf.split_off(self.start);
-        self.buf.clear();
-        self.start = 0;
-        self.decoder.restart();
+        let rest = self.take_buffered();
         Ok((!rest.is_empty()).then_some(rest))
     }
 
     /// Takes every buffered byte out (for a caller that stops framing), emptying the
     /// framer.
     pub fn take_buffered(&mut self) -> Vec<u8> {
-        let rest = self.buf.split_off(self.start);
-        self.buf.clear();
+        let rest = self.buf[self.start..self.end].to_vec();
         self.start = 0;
+        self.end = 0;
         self.decoder.restart();
         rest
     }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
+use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind, PatternID, meta};
 
@@ -82,6 +83,8 @@ impl RegexRule {
     pub(super) fn scanner(&self) -> RegexScan {
         RegexScan {
             cache: self.compiled.dfa.create_cache(),
+            captures_cache: self.compiled.captures.create_cache(),
+            caps: self.compiled.captures.create_captures(),
             rule: self.clone(),
             state: None,
             scanned: 0,
@@ -92,6 +95,9 @@ impl RegexRule {
 pub(super) struct RegexScan {
     rule: RegexRule,
     cache: Cache,
+    /// Reused by every capture pass, so a frame costs no allocation.
+    captures_cache: meta::Cache,
+    caps: Captures,
     /// The DFA state after the first `scanned` pending bytes (`None`: not started).
     state: Option<LazyStateID>,
     scanned: usize,
@@ -159,10 +165,12 @@ impl RegexScan {
             return Ok(None);
         };
         let haystack = &pending[..end];
-        let mut caps = compiled.captures.create_captures();
-        compiled
-            .captures
-            .search_captures(&Input::new(haystack), &mut caps);
+        let caps = &mut self.caps;
+        compiled.captures.search_captures_with(
+            &mut self.captures_cache,
+            &Input::new(haystack),
+            caps,
+        );
         // Group 1 when the pattern has groups (empty if it did not take part), else the
         // whole match.
         let has_groups = caps.group_info().group_len(PatternID::ZERO) > 1;
