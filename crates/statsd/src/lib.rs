@@ -7,7 +7,9 @@
 //! - [`flush`]: the Graphite plaintext flush under Etsy's non-legacy names;
 //! - [`admin`]: the admin interface's commands and replies;
 //! - [`cli`]: the command line;
-//! - [`number`]: numbers written as JavaScript writes them.
+//! - [`number`]: numbers written as JavaScript writes them;
+//! - [`wire`]: a binary form of [`metrics::Metrics`] for handing aggregates over;
+//! - [`area`]: a worker's hand-over area in shared memory (`shoal-shm-share`).
 //!
 //! The daemon itself (supervisor, workers, sinks, reload) is the `shoal-statsd`
 //! binary; see `docs/statsd.md`.
@@ -27,8 +29,10 @@
 //! ```
 
 pub mod admin;
+pub mod area;
 pub mod cli;
 pub mod flush;
 pub mod metrics;
 pub mod number;
 pub mod parse;
+pub mod wire;

@@ -1,5 +1,7 @@
 //! `shoal-statsd`: the daemon. See `docs/statsd.md`.
 
+mod daemon;
+
 use std::process::ExitCode;
 
 use shoal_statsd::cli::{self, Invocation};
@@ -15,10 +17,7 @@ fn main() -> ExitCode {
             println!("shoal-statsd {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Ok(Invocation::Run(_config)) => {
-            eprintln!("shoal-statsd: the daemon is not built yet");
-            ExitCode::FAILURE
-        }
+        Ok(Invocation::Run(config)) => daemon::main(config),
         Err(err) => {
             eprintln!("shoal-statsd: {err}");
             ExitCode::from(2)

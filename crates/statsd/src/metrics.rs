@@ -122,7 +122,7 @@ pub struct Metrics {
     pub sets: HashMap<String, HashSet<Box<[u8]>>>,
     /// The interval's own counts.
     pub counts: Counts,
-    sample_bytes: usize,
+    pub(crate) sample_bytes: usize,
 }
 
 impl Metrics {
