@@ -36,6 +36,8 @@
 mod error;
 mod message;
 mod passer;
+#[cfg(feature = "reactor")]
+mod reactor;
 mod reserve;
 mod socket;
 mod wire;
@@ -45,5 +47,7 @@ pub use message::{
     FD_ONLY_PAYLOAD, MAX_FDS_PER_MESSAGE, Message, Mode, Outgoing, RawMessage, decode,
 };
 pub use passer::{FdPasser, Interest, RECV_BUDGET};
+#[cfg(feature = "reactor")]
+pub use reactor::ReactorPasser;
 pub use reserve::RESERVE_RETRY;
 pub use socket::{Listener, MAX_PATH_LEN, Options, PeerCredentials};

@@ -29,8 +29,9 @@ type EndCallback = Box<dyn FnOnce(End) + Send>;
 /// Who gets the next received message.
 enum Waiter {
     Callback(RecvCallback),
-    /// A blocking [`FdPasser::recv`] in progress: the result goes to `blocking_result`.
-    Blocking,
+    /// The result is kept in `stored` for whoever pushed this waiter (a blocking
+    /// [`FdPasser::recv`], or the reactor glue, which calls its own callbacks).
+    Stored,
 }
 
 struct PendingSend {
@@ -88,7 +89,8 @@ pub struct FdPasser {
     /// The end, kept until someone takes it (an `on_end` set later, or a blocking call).
     end: Option<End>,
     sent_total: u64,
-    blocking_result: Option<Result<Message, Error>>,
+    /// Results for `Waiter::Stored`, in order.
+    stored: VecDeque<Result<Message, Error>>,
 }
 
 impl fmt::Debug for FdPasser {
@@ -184,7 +186,7 @@ impl FdPasser {
             on_end: None,
             end: None,
             sent_total: 0,
-            blocking_result: None,
+            stored: VecDeque::new(),
         })
     }
 
@@ -233,19 +235,26 @@ impl FdPasser {
         msg: impl Into<Outgoing>,
         on_sent: impl FnOnce() + Send + 'static,
     ) -> Result<(), Error> {
-        self.enqueue(msg.into(), Some(Box::new(on_sent)))
+        self.enqueue(msg.into(), Some(Box::new(on_sent))).map(drop)
     }
 
-    fn enqueue(&mut self, msg: Outgoing, on_sent: Option<SentCallback>) -> Result<(), Error> {
+    /// Queues `msg` and returns its sequence number: it has been sent once
+    /// [`sent_total`](Self::sent_total) reaches that number.
+    pub(crate) fn enqueue(
+        &mut self,
+        msg: Outgoing,
+        on_sent: Option<SentCallback>,
+    ) -> Result<u64, Error> {
         if self.is_closed() {
             return Err(Error::Shutdown);
         }
         msg.check(self.mode, self.max_fds, self.max_payload)?;
         self.sends.push_back(PendingSend { msg, on_sent });
+        let seq = self.sent_total + self.sends.len() as u64;
         if self.sends.len() == 1 {
             self.flush();
         }
-        Ok(())
+        Ok(seq)
     }
 
     /// Queues `on_recv` for the next message not yet promised to an earlier callback.
@@ -338,7 +347,7 @@ impl FdPasser {
     fn deliver(&mut self, result: Result<Message, Error>) {
         match self.waiters.pop_front() {
             Some(Waiter::Callback(callback)) => callback(result),
-            Some(Waiter::Blocking) => self.blocking_result = Some(result),
+            Some(Waiter::Stored) => self.stored.push_back(result),
             // Unreachable: `on_readable` receives only while someone waits. Dropping
             // the message closes its descriptors.
             None => drop(result),
@@ -404,6 +413,32 @@ impl FdPasser {
         }
     }
 
+    /// Queues a waiter whose result is kept for [`take_stored`](Self::take_stored).
+    #[cfg(feature = "reactor")]
+    pub(crate) fn push_recv_stored(&mut self) {
+        if !self.is_closed() {
+            self.waiters.push_back(Waiter::Stored);
+        }
+    }
+
+    /// The oldest result kept for a `Stored` waiter.
+    #[cfg(feature = "reactor")]
+    pub(crate) fn take_stored(&mut self) -> Option<Result<Message, Error>> {
+        self.stored.pop_front()
+    }
+
+    /// Messages taken by the kernel since the passer was made.
+    #[cfg(feature = "reactor")]
+    pub(crate) fn sent_total(&self) -> u64 {
+        self.sent_total
+    }
+
+    /// The end, if the passer ended while no `on_end` callback was set.
+    #[cfg(feature = "reactor")]
+    pub(crate) fn take_end(&mut self) -> Option<End> {
+        self.end.take()
+    }
+
     /// The error a blocking call reports once the passer has ended.
     fn end_error(&mut self) -> Error {
         match self.end.take() {
@@ -422,8 +457,7 @@ impl FdPasser {
     /// As [`push_send`](Self::push_send); [`Error::PeerClosed`] or the fatal error if the
     /// passer ends before the message went out.
     pub fn send(&mut self, msg: impl Into<Outgoing>) -> Result<(), Error> {
-        self.enqueue(msg.into(), None)?;
-        let target = self.sent_total + self.sends.len() as u64;
+        let target = self.enqueue(msg.into(), None)?;
         while self.sent_total < target {
             if self.is_closed() {
                 return Err(self.end_error());
@@ -445,10 +479,10 @@ impl FdPasser {
         if self.is_closed() {
             return Err(self.end_error());
         }
-        self.waiters.push_back(Waiter::Blocking);
+        self.waiters.push_back(Waiter::Stored);
         loop {
             self.on_readable();
-            if let Some(result) = self.blocking_result.take() {
+            if let Some(result) = self.stored.pop_front() {
                 return result;
             }
             if self.is_closed() {
