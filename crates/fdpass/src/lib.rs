@@ -9,7 +9,8 @@
 //! order-preserving send queue and an order-preserving queue of receive callbacks. It
 //! never blocks unless you call its blocking methods, and any event loop can drive it
 //! through [`AsFd`](std::os::fd::AsFd), [`FdPasser::interest`] and
-//! [`FdPasser::on_readable`] / [`FdPasser::on_writable`].
+//! [`FdPasser::on_readable`] / [`FdPasser::on_writable`]; with the default feature
+//! `reactor`, `FdPasser::register` puts it in a `shoal-reactor` loop (`ReactorPasser`).
 //!
 //! ```
 //! use std::io::{Read, Write};

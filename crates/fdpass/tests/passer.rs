@@ -345,3 +345,22 @@ fn on_end_set_after_the_end_runs_at_once() {
     });
     assert_eq!(told.load(Ordering::SeqCst), 1);
 }
+
+/// With the non-blocking opt-out the socket blocks, yet the queue still never does: every
+/// `sendmsg` is `MSG_DONTWAIT`, so a full buffer queues instead of hanging this test.
+#[test]
+fn push_send_never_blocks_even_on_a_blocking_socket() {
+    let _serial = serial();
+    let (mut tx, mut rx) =
+        FdPasser::socketpair_with(&Options::new().set_nonblocking(false)).unwrap();
+    for _ in 0..3000 {
+        tx.push_send(devnull(), || {}).unwrap();
+    }
+    assert!(tx.queued_sends() > 0, "the buffer never filled");
+    let inbox: Inbox = Arc::default();
+    push_recvs(&mut rx, 3000, &inbox);
+    drive(&mut [&mut tx, &mut rx], || {
+        inbox.lock().unwrap().len() == 3000
+    });
+    assert_eq!(tx.queued_sends(), 0);
+}
