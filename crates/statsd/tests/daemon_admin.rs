@@ -53,3 +53,20 @@ fn several_commands_on_one_connection_then_quit() {
     stream.read_to_string(&mut reply).unwrap();
     assert_eq!(reply, "health: up\nEND\n\nERROR\nEND\n\n");
 }
+
+#[test]
+fn an_overlong_line_is_refused_and_the_daemon_goes_on() {
+    let daemon = Daemon::start("long", 1, 60_000, &[]);
+    let mut stream = TcpStream::connect(daemon.admin).unwrap();
+    stream.set_read_timeout(Some(util::PATIENCE)).unwrap();
+    stream.write_all(&vec![b'x'; 10_000]).unwrap();
+    let mut reply = Vec::new();
+    // The connection is closed; whatever was written before that is the error reply.
+    let _ = stream.read_to_end(&mut reply);
+    assert!(
+        reply.is_empty() || reply == b"ERROR\nEND\n\n",
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert_eq!(daemon.admin("health"), "health: up\nEND\n\n");
+}

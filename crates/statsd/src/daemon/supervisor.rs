@@ -21,8 +21,9 @@ use shoal_statsd::cli::Config;
 use shoal_statsd::flush::{FlushConfig, write_flush};
 use shoal_statsd::metrics::{Counts, Metrics};
 
+use super::admin_server::{self, AdminServer};
 use super::sink::{Output, SinkStats};
-use super::{admin_server, inherit, signals, unix_now};
+use super::{inherit, signals, unix_now};
 
 /// Bytes of each worker's hand-over area.
 pub(crate) const AREA_CAPACITY: usize = 4 << 20;
@@ -57,7 +58,6 @@ pub(crate) struct Supervisor {
     /// Our copy of the admin listener, to hand over (the reactor holds another).
     admin: OwnedFd,
     admin_addr: SocketAddr,
-    admin_token: Option<Token>,
     areas: Vec<Area>,
     workers: Vec<Option<WorkerProc>>,
     phase: Phase,
@@ -266,7 +266,6 @@ impl Supervisor {
             udp_addr,
             admin,
             admin_addr,
-            admin_token: None,
             areas,
             workers,
             phase: Phase::Running,
@@ -357,6 +356,11 @@ impl Supervisor {
         unix_now().saturating_sub(self.last_msg_seen)
     }
 
+    /// Whether the next generation has taken over (our listener must close).
+    pub(crate) fn handed_over(&self) -> bool {
+        self.phase == Phase::HandedOver
+    }
+
     pub(crate) fn config(&self) -> &Config {
         &self.config
     }
@@ -368,8 +372,7 @@ fn run(sup: Supervisor, previous: Option<FdPasser>) -> ExitCode {
         let mut reactor = Reactor::new()?;
         let shared: Shared = Rc::new(RefCell::new(sup));
         let listener = shared.borrow().admin.try_clone()?;
-        let token = admin_server::listen(&mut reactor, listener, Rc::clone(&shared))?;
-        shared.borrow_mut().admin_token = Some(token);
+        let mut admin = AdminServer::new(listener)?;
         let workers = shared.borrow().config.workers;
         for slot in 0..workers {
             start_worker(&shared, &mut reactor, slot)?;
@@ -402,7 +405,15 @@ fn run(sup: Supervisor, previous: Option<FdPasser>) -> ExitCode {
             let ready = Outgoing::new(Vec::new(), b"ready".to_vec()).map_err(io::Error::other)?;
             previous.send(ready).map_err(io::Error::other)?;
         }
-        reactor.run()
+        // The admin mux is polled between reactor iterations (see admin_server).
+        while !reactor.is_stopping() {
+            reactor.run_once(Some(admin_server::POLL))?;
+            admin.poll(&shared, &mut reactor)?;
+            if shared.borrow().handed_over() {
+                admin.stop_listening();
+            }
+        }
+        Ok(())
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -548,13 +559,7 @@ pub(crate) fn reload(shared: &Shared, cx: &mut Context) {
         return;
     }
     match hand_over(shared) {
-        Ok(()) => {
-            let token = shared.borrow_mut().admin_token.take();
-            if let Some(token) = token {
-                cx.close(token, "handed over");
-            }
-            stop(shared, cx, Phase::HandedOver);
-        }
+        Ok(()) => stop(shared, cx, Phase::HandedOver),
         Err(err) => eprintln!("shoal-statsd: reload failed, this generation goes on: {err}"),
     }
 }
