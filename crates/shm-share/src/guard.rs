@@ -62,6 +62,7 @@ impl<'a> LockGuard<'a> {
         Ok(guard)
     }
 
+    #[inline]
     fn header(&self) -> &Header {
         self.map.header()
     }
@@ -96,11 +97,13 @@ impl<'a> LockGuard<'a> {
     /// calls [`mark_consistent`](Self::mark_consistent) (or a whole-value
     /// [`SharedRegion::set`](crate::SharedRegion::set)). The flag lives in shared memory:
     /// every process sees it.
+    #[inline]
     pub fn is_consistent(&self) -> bool {
         self.header().inconsistent.load(Ordering::Relaxed) == 0
     }
 
     /// Declares the data consistent again, once checked or repaired.
+    #[inline]
     pub fn mark_consistent(&mut self) {
         if !self.is_consistent() {
             self.begin_write();
@@ -109,6 +112,7 @@ impl<'a> LockGuard<'a> {
     }
 
     /// Bytes in the data area.
+    #[inline]
     pub fn capacity(&self) -> usize {
         self.map.capacity()
     }
@@ -117,6 +121,7 @@ impl<'a> LockGuard<'a> {
     ///
     /// # Errors
     /// [`Error::OutOfBounds`] if the range leaves the data area.
+    #[inline]
     pub fn read_at(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
         self.map.read(offset, dst)
     }
@@ -125,6 +130,7 @@ impl<'a> LockGuard<'a> {
     ///
     /// # Errors
     /// [`Error::OutOfBounds`] if the range leaves the data area (nothing is written).
+    #[inline]
     pub fn write_at(&mut self, offset: usize, src: &[u8]) -> Result<(), Error> {
         self.map.check_range(offset, src.len())?;
         self.begin_write();
@@ -186,6 +192,7 @@ impl<'a> LockGuard<'a> {
     ///
     /// # Errors
     /// [`Error::CorruptLength`] if the length in shared memory exceeds the capacity.
+    #[inline]
     pub fn value_len(&self) -> Result<Option<usize>, Error> {
         value_len(self.header(), self.capacity())
     }
@@ -207,6 +214,7 @@ impl<'a> LockGuard<'a> {
     ///
     /// # Errors
     /// [`Error::TooLarge`] (with both sizes) if it does not fit; nothing is written.
+    #[inline]
     pub fn set_bytes(&mut self, value: &[u8]) -> Result<(), Error> {
         if value.len() > self.capacity() {
             return Err(Error::TooLarge {

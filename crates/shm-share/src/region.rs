@@ -122,6 +122,7 @@ impl SharedRegion {
     /// # Errors
     /// [`Error::Deadlock`] if this thread holds the lock already, [`Error::Os`] if the
     /// kernel refuses the lock word (another process wrote garbage into it).
+    #[inline]
     pub fn lock(&self) -> Result<LockGuard<'_>, Error> {
         LockGuard::acquire(&self.map, true)
     }
@@ -130,6 +131,7 @@ impl SharedRegion {
     ///
     /// # Errors
     /// [`Error::WouldBlock`] if one does; otherwise as [`lock`](Self::lock).
+    #[inline]
     pub fn try_lock(&self) -> Result<LockGuard<'_>, Error> {
         LockGuard::acquire(&self.map, false)
     }
@@ -139,6 +141,7 @@ impl SharedRegion {
     /// # Errors
     /// [`Error::Inconsistent`] if a holder died inside its critical section and nobody
     /// marked the data consistent since; [`Error::CorruptLength`]; lock errors.
+    #[inline]
     pub fn get_bytes(&self) -> Result<Option<Vec<u8>>, Error> {
         self.lock_consistent()?.get_bytes()
     }
@@ -149,6 +152,7 @@ impl SharedRegion {
     /// # Errors
     /// [`Error::TooLarge`] with both sizes if it does not fit (nothing changes); lock
     /// errors.
+    #[inline]
     pub fn set_bytes(&self, value: &[u8]) -> Result<(), Error> {
         let mut guard = self.lock()?;
         guard.set_bytes(value)?;
@@ -239,6 +243,7 @@ impl SharedRegion {
     }
 
     /// The lock, refusing data that may be half-written.
+    #[inline]
     fn lock_consistent(&self) -> Result<LockGuard<'_>, Error> {
         let guard = self.lock()?;
         if guard.is_consistent() {
