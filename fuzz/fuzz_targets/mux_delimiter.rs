@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|d: &[u8]| shoal_tests::fuzz::mux_delimiter(d));
+libfuzzer_sys::fuzz_target!(|d: &[u8]| shoal_tests::fuzz::mux::mux_delimiter(d));

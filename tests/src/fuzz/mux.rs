@@ -124,8 +124,9 @@ pub fn mux_last(data: &[u8]) {
     }
 }
 
-/// Regex rule: `[pattern index][max][chunk] input`, over a fixed set of patterns
-/// (the harness checks the engine's streaming use, not the regex compiler).
+/// Regex rule: `[pattern index][max index][chunk] input`, over a fixed set of patterns
+/// and maxima compiled once (the harness checks the engine's streaming use, not the
+/// regex compiler, which would dominate every run).
 pub fn mux_regex(data: &[u8]) {
     const PATTERNS: &[&str] = &[
         r"(?s)(.*?)\r?\n",
@@ -136,11 +137,20 @@ pub fn mux_regex(data: &[u8]) {
         r"a+b|c",
         r"(?m)^(\w+):",
     ];
-    let pattern = PATTERNS[usize::from(param(data, 0)) % PATTERNS.len()];
-    let max = usize::from(param(data, 1));
-    let rule = Rule::regex(pattern, max).expect("fixed patterns compile");
-    let (frames, _) = check(&rule, data.get(3..).unwrap_or_default(), param(data, 2));
-    assert!(frames.iter().all(|f| f.len() <= max));
+    const MAXES: &[usize] = &[0, 1, 4, 16, 64, 255];
+    static RULES: std::sync::OnceLock<Vec<Rule>> = std::sync::OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        PATTERNS
+            .iter()
+            .flat_map(|p| MAXES.iter().map(move |max| (p, *max)))
+            .map(|(p, max)| Rule::regex(p, max).expect("fixed patterns compile"))
+            .collect()
+    });
+    let pattern = usize::from(param(data, 0)) % PATTERNS.len();
+    let max_index = usize::from(param(data, 1)) % MAXES.len();
+    let rule = &rules[pattern * MAXES.len() + max_index];
+    let (frames, _) = check(rule, data.get(3..).unwrap_or_default(), param(data, 2));
+    assert!(frames.iter().all(|f| f.len() <= MAXES[max_index]));
 }
 
 /// HTTP rule with adversarial headers: `[max / 4][chunk] messages`. Besides chunking
