@@ -107,7 +107,7 @@ impl Output {
 enum Conn {
     /// Not connected; a reconnect timer may be pending.
     Idle,
-    Connecting,
+    Connecting(Token),
     Connected(Token),
 }
 
@@ -175,10 +175,13 @@ impl Graphite {
                         if let Some(mut sock) = cx.socket(token) {
                             sock.watch_write(true);
                         }
-                        this.borrow_mut().conn = Conn::Connecting;
+                        this.borrow_mut().conn = Conn::Connecting(token);
+                        let graphite = Rc::clone(this);
                         cx.add_timer(CONNECT_TIMEOUT, move |cx| {
                             // Still connecting: give up on this attempt.
-                            if cx.socket(token).is_some_and(|s| !s.is_closed()) {
+                            let stuck =
+                                matches!(graphite.borrow().conn, Conn::Connecting(t) if t == token);
+                            if stuck {
                                 cx.close(token, "connect timed out");
                             }
                         });
@@ -248,21 +251,26 @@ impl Handler for GraphiteConn {
     fn on_readable(&mut self, sock: &mut Socket<'_>) {
         // Graphite sends nothing; EOF means it closed.
         let mut buf = [0u8; 512];
-        if let Ok(shoal_reactor::Read::Eof) = sock.read_into(&mut buf) {
-            sock.close("graphite closed the connection");
+        match sock.read_into(&mut buf) {
+            Ok(shoal_reactor::Read::Eof) => sock.close("graphite closed the connection"),
+            // A refused connect reads as its error (which also clears SO_ERROR).
+            Err(err) => sock.close(&format!("connect: {err}")),
+            Ok(_) => {}
         }
     }
 
     fn on_writable(&mut self, sock: &mut Socket<'_>) {
-        let connecting = matches!(self.graphite.borrow().conn, Conn::Connecting);
+        let connecting = matches!(self.graphite.borrow().conn, Conn::Connecting(_));
         if connecting {
-            let error = sock.fd().map(|fd| {
-                rustix::net::sockopt::socket_error(fd)
-                    .ok()
+            // Connected only if there is a peer: a failed connect is writable too.
+            let peer = sock.fd().map(rustix::net::getpeername);
+            if !matches!(peer, Some(Ok(_))) {
+                let error = sock
+                    .fd()
+                    .and_then(|fd| rustix::net::sockopt::socket_error(fd).ok())
                     .and_then(Result::err)
-            });
-            if let Some(Some(err)) = error {
-                sock.close(&format!("connect: {err}"));
+                    .map_or_else(|| "not connected".to_owned(), |e| e.to_string());
+                sock.close(&format!("connect: {error}"));
                 return;
             }
             let token = sock.token();
