@@ -375,6 +375,15 @@ impl Framer {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
+        // The `last` rule's bound holds even if `next_frame` was not called after the
+        // final push.
+        if let Decoder::Last(max) = self.decoder
+            && self.buffered() > max
+        {
+            let err = FrameError::TooLong { max };
+            self.failed = Some(err.clone());
+            return Err(err);
+        }
         let rest = self.take_buffered();
         Ok((!rest.is_empty()).then_some(rest))
     }

@@ -82,6 +82,9 @@ fn last_returns_everything_at_eof_and_bounds_it() {
     assert_eq!(rest, Ok(Some(v(b"all of it"))));
     let (_, rest) = frames(Rule::last(3), b"four");
     assert_eq!(rest, Err(FrameError::TooLong { max: 3 }));
+    let mut framer = Framer::new(Rule::last(3));
+    framer.push(b"four");
+    assert_eq!(framer.finish(), Err(FrameError::TooLong { max: 3 }));
 }
 
 #[test]
