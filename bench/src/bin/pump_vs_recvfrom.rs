@@ -279,6 +279,8 @@ fn run(receiver: Receiver, rate: f64) -> Outcome {
 }
 
 fn main() {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split(' ').next().unwrap_or("?").to_owned();
     let receivers = [
         Receiver::PlainRecvfrom,
         Receiver::Recvmmsg,
@@ -330,7 +332,8 @@ fn main() {
          and its own CPU time is subtracted. CPU per packet is the receiving side's: for \
          the pump, its receive thread plus the owner's thread. {RUNS} runs each. Lost = \
          (sent − received) / sent; all of it shows up in the socket's kernel drops, and \
-         on a loaded machine it measures scheduling stalls more than the receiver.\n"
+         on a loaded machine it measures scheduling stalls more than the receiver. \
+         Load average when this run started: {load}.\n"
     );
     println!(
         "{}",
