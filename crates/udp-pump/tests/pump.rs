@@ -162,3 +162,26 @@ fn the_granted_receive_buffer_is_reported() {
     // Linux reports twice what it stored; at least the request when not capped.
     assert!(pump.recv_buffer_size().unwrap() >= 1 << 20);
 }
+
+#[test]
+fn a_failed_receive_is_reported_with_its_errno_and_the_pump_goes_on() {
+    // A connected UDP socket whose peer port is closed: the ICMP "port unreachable"
+    // makes the next recvfrom fail with ECONNREFUSED.
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = closed.local_addr().unwrap();
+    drop(closed);
+    let socket = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+    rustix::net::connect(&socket, &peer).unwrap();
+    let pump = UdpPump::spawn(socket).unwrap();
+    rustix::net::send(pump.socket(), b"to nobody", rustix::net::SendFlags::empty()).unwrap();
+    let err = pump.recv().unwrap().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(pump.counters().errors, 1);
+    // The peer appears: its datagrams are received by the same, still running, pump.
+    let revived = std::net::UdpSocket::bind(peer).unwrap();
+    revived
+        .send_to(b"back", local_addr(pump.socket()).unwrap())
+        .unwrap();
+    assert_eq!(pump.recv().unwrap().unwrap().data(), b"back");
+    assert_eq!(pump.counters().received, 1);
+}
