@@ -357,7 +357,7 @@ enum Received {
     Item(Item<Packet>),
     /// EAGAIN (queue empty, or `SO_RCVTIMEO` expired) or EINTR.
     Nothing,
-    /// The zero-length, addressless read of a socket shut down by `stop`.
+    /// The zero-length read of a socket shut down by `stop`.
     ShutDown,
     /// An error that will not go away (the descriptor is not a usable socket).
     Fatal(io::Error),
@@ -410,7 +410,10 @@ impl<N: Notify> ReceiveThread<N> {
 
     fn receive(&mut self, flags: RecvFlags) -> Received {
         match recvfrom(self.socket.as_fd(), &mut self.scratch[..], flags) {
-            Ok((_, 0, None)) if self.shared.stop_requested() => Received::ShutDown,
+            // After `shutdown(SHUT_RD)` an empty queue reads as zero bytes (no address for
+            // UDP, an unnamed one for unix sockets): only the stop flag tells it from an
+            // empty datagram.
+            Ok((_, 0, _)) if self.shared.stop_requested() => Received::ShutDown,
             Ok((copied, len, from)) => {
                 if len > copied {
                     self.shared.counters().count_truncated();

@@ -103,3 +103,18 @@ fn dropping_the_pump_closes_its_socket() {
     assert_eq!(kernel_drops(inode).unwrap(), None);
     bind_udp(addr).unwrap();
 }
+
+#[test]
+fn stopping_a_unix_datagram_pump_delivers_no_phantom_packet() {
+    let (ours, theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let pump = UdpPump::spawn(ours.into()).unwrap();
+    theirs.send(b"real").unwrap();
+    assert_eq!(pump.recv().unwrap().unwrap().data(), b"real");
+    pump.stop().unwrap();
+    assert!(
+        pump.try_recv().is_none(),
+        "the shutdown's empty read became a packet"
+    );
+    let c = pump.counters();
+    assert_eq!((c.received, c.delivered), (1, 1));
+}
