@@ -63,7 +63,8 @@ struct Slot<M> {
     datagrams: VecDeque<(Vec<u8>, Option<SocketAddrAny>)>,
     /// Something was queued since the last `Sent`.
     owes_sent: bool,
-    /// Manual modes: one `CanRead` / `CanWrite` per arming.
+    /// Manual modes: one `CanRead` / `CanWrite` per arming. On a listener, `false`
+    /// while accepting is paused because the process ran out of descriptors.
     read_armed: bool,
     write_armed: bool,
     meta: Option<M>,
@@ -91,9 +92,9 @@ impl<M> Slot<M> {
     fn interest(&self) -> Interest {
         let read = match self.state {
             State::Dead | State::Eof | State::Flushing => false,
+            State::Open if self.listen => self.read_armed,
             State::Open => !self.options.manual_read || self.read_armed,
         };
-        let read = read || (self.listen && self.state != State::Dead);
         let write = match self.state {
             State::Dead => false,
             State::Open | State::Eof | State::Flushing => {
@@ -130,6 +131,9 @@ pub struct Mux<M = ()> {
     registry: Registry<Slot<M>>,
     queue: VecDeque<Queued<M>>,
     ready: Vec<(Token, Readiness)>,
+    /// Listeners whose accepting is paused by `EMFILE`/`ENFILE`; resumed when the mux
+    /// closes a handle (or by `want_read`).
+    paused_listeners: usize,
 }
 
 impl<M> std::fmt::Debug for Mux<M> {
@@ -158,6 +162,7 @@ impl<M> Mux<M> {
             registry: Registry::new(Backend::default())?,
             queue: VecDeque::new(),
             ready: Vec::new(),
+            paused_listeners: 0,
         })
     }
 
@@ -432,6 +437,8 @@ impl<M> Mux<M> {
     /// `NotFound` for a stale handle.
     pub fn kill(&mut self, handle: Handle) -> io::Result<()> {
         let slot = self.registry.remove(handle.0).ok_or_else(not_found)?;
+        drop(slot.fd);
+        self.resume_listeners();
         self.queue.retain(|q| q.handle() != Some(handle));
         self.queue.push_back(Queued::Event(Event::Closed {
             handle,
@@ -448,7 +455,8 @@ impl<M> Mux<M> {
         Some(slot.fd)
     }
 
-    /// Manual read: asks for one more `CanRead`.
+    /// Manual read: asks for one more `CanRead`. On a listener whose accepting was
+    /// paused by `EMFILE`, resumes it.
     ///
     /// # Errors
     /// `NotFound` for a stale handle.
@@ -515,6 +523,8 @@ impl<M> Mux<M> {
             Queued::Event(event) => Some(event),
             Queued::Close(handle) => {
                 let slot = self.registry.remove(handle.0)?;
+                drop(slot.fd);
+                self.resume_listeners();
                 Some(Event::Closed {
                     handle,
                     meta: slot.meta,
@@ -538,6 +548,26 @@ impl<M> Mux<M> {
             if readiness.readable || readiness.error || readiness.hangup || readiness.read_closed {
                 self.on_readable(Handle(token));
             }
+        }
+    }
+
+    /// A descriptor was freed: listeners paused by `EMFILE` may accept again.
+    fn resume_listeners(&mut self) {
+        if self.paused_listeners == 0 {
+            return;
+        }
+        self.paused_listeners = 0;
+        let paused: Vec<Handle> = self
+            .registry
+            .iter()
+            .filter(|(_, slot)| slot.listen && !slot.read_armed && slot.state == State::Open)
+            .map(|(token, _)| Handle(token))
+            .collect();
+        for handle in paused {
+            if let Some(slot) = self.registry.get_mut(handle.0) {
+                slot.read_armed = true;
+            }
+            self.update_interest(handle);
         }
     }
 
@@ -708,9 +738,19 @@ impl<M> Mux<M> {
                 }
                 Err(Errno::AGAIN) => return,
                 Err(Errno::INTR | Errno::CONNABORTED) => {}
+                Err(errno @ (Errno::MFILE | Errno::NFILE)) => {
+                    // Out of descriptors: the connection stays in the backlog and the
+                    // listener stays readable, so polling it again would spin. Pause
+                    // it until the mux closes a handle (or `want_read`).
+                    self.push_error(listener, errno);
+                    if let Some(slot) = self.registry.get_mut(listener.0) {
+                        slot.read_armed = false;
+                        self.paused_listeners += 1;
+                    }
+                    self.update_interest(listener);
+                    return;
+                }
                 Err(errno) => {
-                    // EMFILE/ENFILE: reported, the listener stays; the connection
-                    // waits in the backlog.
                     self.push_error(listener, errno);
                     return;
                 }
