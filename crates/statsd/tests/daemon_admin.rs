@@ -37,6 +37,7 @@ fn etsy_commands_with_end_terminated_replies() {
         "uptime: ",
         "messages.bad_lines_seen: 0\n",
         "workers.running: 1\n",
+        "udp.kernel_drops: 0\n",
     ] {
         assert!(stats.contains(line), "{line:?} not in {stats}");
     }

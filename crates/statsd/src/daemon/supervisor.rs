@@ -327,7 +327,15 @@ impl Supervisor {
     /// The admin `stats` lines beyond the metrics' own.
     pub(crate) fn extra_stats(&self) -> Vec<(String, String)> {
         let running = self.workers.iter().flatten().count();
+        // The socket's `drops` in /proc/net/udp: datagrams the kernel discarded because
+        // the receive buffer was full (since the socket was made, all generations).
+        let kernel_drops = shoal_udp_pump::socket_inode(&self.udp)
+            .and_then(shoal_udp_pump::kernel_drops)
+            .ok()
+            .flatten()
+            .unwrap_or(0);
         vec![
+            ("udp.kernel_drops".into(), kernel_drops.to_string()),
             ("workers.running".into(), running.to_string()),
             ("workers.restarts".into(), self.restarts.to_string()),
             ("supervisor.pid".into(), std::process::id().to_string()),
