@@ -59,3 +59,24 @@ fn reload_during_traffic_loses_nothing() {
     };
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
+
+#[test]
+fn reload_after_the_binary_was_replaced_starts_the_new_file() {
+    let dir = util::TempDir::new("upgrade");
+    let binary = dir.0.join("shoal-statsd");
+    std::fs::copy(env!("CARGO_BIN_EXE_shoal-statsd"), &binary).unwrap();
+    let daemon = Daemon::start_in(dir, binary.clone(), 1, 100, &[]);
+    // Replace the file as an upgrade does (a new inode renamed over the old path):
+    // /proc/self/exe of the running daemon now reads "PATH (deleted)".
+    let staged = binary.with_extension("new");
+    std::fs::copy(env!("CARGO_BIN_EXE_shoal-statsd"), &staged).unwrap();
+    std::fs::rename(&staged, &binary).unwrap();
+    assert_eq!(daemon.admin("reload"), "reloading\nEND\n\n");
+    daemon.wait_for("the second generation", |d| {
+        d.stat("supervisor.generation") == 2
+    });
+    daemon.send(b"upgraded:1|c");
+    daemon.wait_for("traffic after the upgrade", |d| {
+        d.flushed_sum("stats.counters.upgraded.count") == 1.0
+    });
+}

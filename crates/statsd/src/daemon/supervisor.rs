@@ -259,6 +259,9 @@ impl Supervisor {
         let workers = (0..config.workers).map(|_| None).collect();
         let output = Output::new(&config.sink);
         Supervisor {
+            // Read now, at start: after the file is replaced (an upgrade), the link reads
+            // "PATH (deleted)". Workers and the next generation exec this path, so a
+            // reload starts the new binary.
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
             generation: carried.generation,
             half: carried.half,

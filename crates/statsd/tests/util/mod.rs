@@ -50,8 +50,25 @@ impl Daemon {
     /// Starts the daemon on loopback port 0, flushing every `flush_ms` to a file.
     pub fn start(tag: &str, workers: usize, flush_ms: u64, extra: &[&str]) -> Daemon {
         let dir = TempDir::new(tag);
+        Daemon::start_in(
+            dir,
+            env!("CARGO_BIN_EXE_shoal-statsd").into(),
+            workers,
+            flush_ms,
+            extra,
+        )
+    }
+
+    /// As [`Daemon::start`], with the binary at `binary`, in `dir`.
+    pub fn start_in(
+        dir: TempDir,
+        binary: PathBuf,
+        workers: usize,
+        flush_ms: u64,
+        extra: &[&str],
+    ) -> Daemon {
         let out = dir.0.join("flush.out");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shoal-statsd"))
+        let mut child = Command::new(binary)
             .args(["--udp", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
             .args(["--workers", &workers.to_string()])
             .args(["--flush-interval", &flush_ms.to_string()])
