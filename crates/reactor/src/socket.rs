@@ -18,6 +18,9 @@ use crate::write_queue::{FlushStop, QueueFull, WriteMode, WriteQueue};
 /// Largest single kernel read, whatever `max` asks (Danga::Socket's cap too).
 const MAX_KERNEL_READ: usize = 1 << 20;
 
+/// Reads up to this size go through a stack buffer.
+const STACK_READ: usize = 64 << 10;
+
 /// How long accepting pauses after `EMFILE`/`ENFILE` before the listener is watched again.
 pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -261,11 +264,23 @@ impl<'a> Socket<'a> {
             let rest = state.pushed_back.split_off(n);
             return Ok(Read::Data(std::mem::replace(&mut state.pushed_back, rest)));
         }
+        // Small reads go through a stack buffer and are copied out at their real size,
+        // so a `read(65536)` that gets 64 bytes does not pin a 64 KiB allocation.
+        let want = max.min(MAX_KERNEL_READ);
         let mut data = Vec::new();
-        let read = self.read_kernel(max.min(MAX_KERNEL_READ), |fd, cap| {
-            data = Vec::with_capacity(cap);
-            rustix::io::read(fd, rustix::buffer::spare_capacity(&mut data))
-        })?;
+        let read = if want <= STACK_READ {
+            let mut stack = [0u8; STACK_READ];
+            let read = self.read_kernel(want, |fd, cap| rustix::io::read(fd, &mut stack[..cap]))?;
+            if let Read::Data(n) = read {
+                data.extend_from_slice(&stack[..n]);
+            }
+            read
+        } else {
+            self.read_kernel(want, |fd, cap| {
+                data = Vec::with_capacity(cap);
+                rustix::io::read(fd, rustix::buffer::spare_capacity(&mut data))
+            })?
+        };
         Ok(match read {
             Read::Data(_) => Read::Data(data),
             Read::WouldBlock => Read::WouldBlock,
