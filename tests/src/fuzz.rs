@@ -7,6 +7,7 @@
 
 pub mod fdpass;
 pub mod mux;
+pub mod shm;
 
 /// A fuzz harness: runs the code under test on one input.
 pub type Harness = fn(&[u8]);
@@ -56,6 +57,7 @@ pub fn statsd_line(data: &[u8]) {
 pub const TARGETS: &[(&str, Harness)] = &[
     ("statsd_line", statsd_line),
     ("fdpass_decode", fdpass::fdpass_decode),
+    ("shm_from_fd", shm::shm_from_fd),
     ("mux_delimiter", mux::mux_delimiter),
     ("mux_fixed", mux::mux_fixed),
     ("mux_http", mux::mux_http),
