@@ -93,10 +93,10 @@ impl<'a> LockGuard<'a> {
         self.owner_died
     }
 
-    /// False from the moment a holder died after starting to change the data until someone
-    /// calls [`mark_consistent`](Self::mark_consistent) (or a whole-value
-    /// [`SharedRegion::set`](crate::SharedRegion::set)). The flag lives in shared memory:
-    /// every process sees it.
+    /// False from the moment a holder died (or panicked) after starting to change the
+    /// data until someone calls [`mark_consistent`](Self::mark_consistent) (or a
+    /// whole-value [`SharedRegion::set`](crate::SharedRegion::set)). The flag lives in
+    /// shared memory: every process sees it.
     #[inline]
     pub fn is_consistent(&self) -> bool {
         self.header().inconsistent.load(Ordering::Relaxed) == 0
@@ -276,6 +276,11 @@ impl<'a> LockGuard<'a> {
         }
         let header = self.header();
         if self.writing {
+            // Unwinding from a panic in the middle of a change: the data may be
+            // half-written, as if the holder had died (std's `Mutex` poisons here).
+            if std::thread::panicking() {
+                header.inconsistent.store(1, Ordering::Relaxed);
+            }
             let seq = &header.seq;
             seq.store(
                 seq.load(Ordering::Relaxed).wrapping_add(1),

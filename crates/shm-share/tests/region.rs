@@ -191,3 +191,29 @@ fn serde_values_round_trip_and_oversize_is_refused() {
     region.set_bytes(&[0xFF; 4]).unwrap();
     assert!(matches!(region.get_serde::<String>(), Err(Error::Serde(_))));
 }
+
+#[test]
+fn a_panic_during_a_change_marks_the_data_inconsistent() {
+    let region = SharedRegion::new(64).unwrap();
+    region.set(&Record::filled(1)).unwrap();
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut guard = region.lock().unwrap();
+            guard.write_at(0, &[9; 8]).unwrap();
+            panic!("half-way through the record");
+        });
+        assert!(writer.join().is_err());
+    });
+    assert!(matches!(region.get::<Record>(), Err(Error::Inconsistent)));
+    // A panic after only reading changes nothing.
+    region.lock().unwrap().mark_consistent();
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let guard = region.lock().unwrap();
+            let _: Option<Record> = guard.get().unwrap();
+            panic!("after reading");
+        });
+        assert!(reader.join().is_err());
+    });
+    assert!(region.is_consistent());
+}
