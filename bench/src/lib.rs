@@ -36,3 +36,46 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// A `shoal-reactor` TCP echo server on its own thread, for the reactor benches: its
+/// address, a waker that stops it (keep it until the join), and the thread, which
+/// returns its CPU time over the run and the sources still watched at stop.
+pub fn spawn_reactor_echo(
+    backend: shoal_reactor::Backend,
+) -> (
+    std::net::SocketAddr,
+    shoal_reactor::Waker,
+    std::thread::JoinHandle<(Duration, usize)>,
+) {
+    use shoal_reactor::{Read, Socket};
+    fn echo(conn: &mut Socket<'_>) {
+        let mut buf = [0u8; 16 * 1024];
+        match conn.read_into(&mut buf) {
+            Ok(Read::Data(n)) => {
+                let _ = conn.write(&buf[..n]);
+            }
+            Ok(Read::WouldBlock) => {}
+            Ok(Read::Eof) | Err(_) => conn.close("done"),
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut reactor = shoal_reactor::Reactor::with_backend(backend).expect("reactor");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        reactor
+            .register_socket(listener, |l: &mut Socket<'_>| {
+                while let Ok(Some(fd)) = l.accept() {
+                    let _ = l.context().register_socket(fd, echo);
+                }
+            })
+            .expect("listen");
+        let waker = reactor.waker(|cx| cx.stop()).expect("waker");
+        tx.send((addr, waker)).expect("send");
+        let start = thread_cpu_time();
+        reactor.run().expect("run");
+        (thread_cpu_time() - start, reactor.watched_count())
+    });
+    let (addr, waker) = rx.recv().expect("server start");
+    (addr, waker, thread)
+}

@@ -3,13 +3,12 @@
 //! it started. Prints a Markdown section.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::net::TcpStream;
 use std::thread;
 use std::time::Instant;
 
-use shoal_bench::{table, thread_cpu_time};
-use shoal_reactor::{Backend, Reactor, Socket};
+use shoal_bench::{spawn_reactor_echo, table};
+use shoal_reactor::Backend;
 
 const TOTAL: usize = 10_000;
 // Under the listen backlog (std binds with 128): more pending SYNs are dropped and
@@ -23,39 +22,9 @@ fn fd_count() -> usize {
         - 1
 }
 
-fn echo(conn: &mut Socket<'_>) {
-    let mut buf = [0u8; 4096];
-    match conn.read_into(&mut buf) {
-        Ok(shoal_reactor::Read::Data(n)) => {
-            let _ = conn.write(&buf[..n]);
-        }
-        Ok(shoal_reactor::Read::WouldBlock) => {}
-        Ok(shoal_reactor::Read::Eof) | Err(_) => conn.close("done"),
-    }
-}
-
 fn soak(backend: Backend) -> Vec<String> {
     let before = fd_count();
-    let (tx, rx) = mpsc::channel();
-    let server = thread::spawn(move || {
-        let mut reactor = Reactor::with_backend(backend).expect("reactor");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        reactor
-            .register_socket(listener, |l: &mut Socket<'_>| {
-                while let Ok(Some(fd)) = l.accept() {
-                    let _ = l.context().register_socket(fd, echo);
-                }
-            })
-            .expect("listen");
-        let waker = reactor.waker(|cx| cx.stop()).expect("waker");
-        tx.send((addr, waker)).expect("send");
-        let cpu = thread_cpu_time();
-        reactor.run().expect("run");
-        let watched = reactor.watched_count();
-        (thread_cpu_time() - cpu, watched)
-    });
-    let (addr, waker) = rx.recv().expect("server");
+    let (addr, waker, server) = spawn_reactor_echo(backend);
     let start = Instant::now();
     for batch in 0..TOTAL / BATCH {
         let mut conns: Vec<TcpStream> = (0..BATCH)

@@ -15,7 +15,7 @@ const N: u64 = 1_000_000;
 
 /// Deadline offsets spread over 50 ms, in a scrambled order.
 fn offset(i: u64) -> Duration {
-    Duration::from_micros((i.wrapping_mul(2_654_435_761) % 50_000) as u64)
+    Duration::from_micros(i.wrapping_mul(2_654_435_761) % 50_000)
 }
 
 fn row(name: &str, wall: Duration, cpu: Duration, peak: usize, fired: u64) -> Vec<String> {
@@ -64,7 +64,7 @@ fn timer_heap_run() -> Vec<String> {
     let peak = heap.len();
     let mut fired = 0;
     let end = base + Duration::from_millis(50);
-    while let Some(_) = heap.pop_expired(end) {
+    while heap.pop_expired(end).is_some() {
         fired += 1;
     }
     row(

@@ -11,51 +11,25 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use shoal_bench::{table, thread_cpu_time};
-use shoal_reactor::{Backend, Reactor, Socket};
+use shoal_bench::{spawn_reactor_echo, table, thread_cpu_time};
+use shoal_reactor::Backend;
 
 const CONNS: usize = 50;
 const MSG: usize = 64;
 const RUN: Duration = Duration::from_secs(3);
 
+/// Starts one of the servers under test.
+type StartServer = fn() -> Server;
+
 /// A running server: its address, a stop function, and its thread (returning CPU time).
 struct Server {
     addr: SocketAddr,
     stop: Box<dyn Fn()>,
-    thread: thread::JoinHandle<Duration>,
-}
-
-fn echo(conn: &mut Socket<'_>) {
-    let mut buf = [0u8; 16 * 1024];
-    match conn.read_into(&mut buf) {
-        Ok(shoal_reactor::Read::Data(n)) => {
-            let _ = conn.write(&buf[..n]);
-        }
-        Ok(shoal_reactor::Read::WouldBlock) => {}
-        Ok(shoal_reactor::Read::Eof) | Err(_) => conn.close("done"),
-    }
+    thread: thread::JoinHandle<(Duration, usize)>,
 }
 
 fn reactor_server(backend: Backend) -> Server {
-    let (tx, rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        let mut reactor = Reactor::with_backend(backend).expect("reactor");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        reactor
-            .register_socket(listener, |l: &mut Socket<'_>| {
-                while let Ok(Some(fd)) = l.accept() {
-                    let _ = l.context().register_socket(fd, echo);
-                }
-            })
-            .expect("listen");
-        let waker = reactor.waker(|cx| cx.stop()).expect("waker");
-        tx.send((addr, waker)).expect("send");
-        let start = thread_cpu_time();
-        reactor.run().expect("run");
-        thread_cpu_time() - start
-    });
-    let (addr, waker) = rx.recv().expect("server start");
+    let (addr, waker, thread) = spawn_reactor_echo(backend);
     Server {
         addr,
         stop: Box::new(move || waker.wake().expect("wake")),
@@ -138,7 +112,7 @@ fn mio_server() -> Server {
                 }
             }
         }
-        thread_cpu_time() - start
+        (thread_cpu_time() - start, 0)
     });
     let (addr, waker) = rx.recv().expect("server start");
     Server {
@@ -203,7 +177,7 @@ fn load(addr: SocketAddr, inflight: usize) -> u64 {
 fn main() {
     let mut rows = Vec::new();
     for inflight in [1usize, 16] {
-        let servers: Vec<(&str, fn() -> Server)> = vec![
+        let servers: [(&str, StartServer); 3] = [
             ("shoal-reactor (epoll)", || reactor_server(Backend::Epoll)),
             ("shoal-reactor (polling)", || {
                 reactor_server(Backend::Polling)
@@ -216,7 +190,7 @@ fn main() {
             // `stop` (and the waker it holds) lives until the join: a mio `Waker` dropped
             // right after `wake` closes its eventfd and the pending event is lost.
             (server.stop)();
-            let cpu = server.thread.join().expect("server thread");
+            let (cpu, _) = server.thread.join().expect("server thread");
             drop(server.stop);
             let rate = msgs as f64 / RUN.as_secs_f64();
             let cpu_per_msg = cpu.as_secs_f64() * 1e6 / msgs.max(1) as f64;
