@@ -35,7 +35,7 @@ pub struct LockGuard<'a> {
 
 impl<'a> LockGuard<'a> {
     /// Takes the lock of `map` (blocking unless `block` is false).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquire(map: &'a Mapping, block: bool) -> Result<Self, Error> {
         let tid = tid::current();
         let header = map.header();
@@ -141,6 +141,7 @@ impl<'a> LockGuard<'a> {
     ///
     /// # Errors
     /// [`Error::OutOfBounds`] if it does not lie inside the data area.
+    #[inline]
     pub fn get_at<T: Pod>(&self, offset: usize) -> Result<T, Error> {
         let mut value = T::zeroed();
         self.map
@@ -152,6 +153,7 @@ impl<'a> LockGuard<'a> {
     ///
     /// # Errors
     /// [`Error::OutOfBounds`] if it does not lie inside the data area (nothing is written).
+    #[inline]
     pub fn set_at<T: Pod>(&mut self, offset: usize, value: &T) -> Result<(), Error> {
         self.write_at(offset, bytemuck::bytes_of(value))
     }
@@ -235,6 +237,7 @@ impl<'a> LockGuard<'a> {
     /// # Errors
     /// [`Error::LengthMismatch`] if the stored value is not `size_of::<T>()` bytes long,
     /// [`Error::CorruptLength`] if the length in shared memory exceeds the capacity.
+    #[inline]
     pub fn get<T: Pod>(&self) -> Result<Option<T>, Error> {
         let Some(stored) = self.value_len()? else {
             return Ok(None);
@@ -252,6 +255,7 @@ impl<'a> LockGuard<'a> {
     ///
     /// # Errors
     /// [`Error::TooLarge`] if `T` does not fit; nothing is written.
+    #[inline]
     pub fn set<T: Pod>(&mut self, value: &T) -> Result<(), Error> {
         self.set_bytes(bytemuck::bytes_of(value))
     }
@@ -267,7 +271,7 @@ impl<'a> LockGuard<'a> {
         result
     }
 
-    #[inline]
+    #[inline(always)]
     fn release(&mut self) -> Result<(), Error> {
         // A guard copied into a forked child names the parent's thread: the lock is not
         // the child's to release.
@@ -292,7 +296,7 @@ impl<'a> LockGuard<'a> {
 }
 
 impl Drop for LockGuard<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // Dropping cannot report an error; `unlock` does.
         let _ = self.release();

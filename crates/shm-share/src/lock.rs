@@ -55,6 +55,17 @@ pub(crate) enum Taken {
 /// without, fails with [`Error::WouldBlock`].
 #[inline]
 pub(crate) fn lock(word: &AtomicU32, tid: u32, block: bool) -> Result<Taken, Error> {
+    match word.compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed) {
+        Ok(_) => Ok(Taken::Normally),
+        Err(_) => lock_contended(word, tid, block),
+    }
+}
+
+/// [`lock`] when the word is not free: the kernel's part, kept out of line so that the
+/// uncontended path stays small enough to inline.
+#[cold]
+#[inline(never)]
+fn lock_contended(word: &AtomicU32, tid: u32, block: bool) -> Result<Taken, Error> {
     let mut invalid = 0;
     loop {
         let seen = match word.compare_exchange(0, tid, Ordering::Acquire, Ordering::Relaxed) {
@@ -146,7 +157,14 @@ pub(crate) fn unlock(word: &AtomicU32, tid: u32) -> Result<(), Error> {
     {
         return Ok(());
     }
-    // FUTEX_WAITERS is set (or the word no longer names us: the kernel says EPERM).
+    unlock_contended(word)
+}
+
+/// [`unlock`] when the word holds more than our id: `FUTEX_WAITERS` is set (or the word
+/// no longer names us, and the kernel says `EPERM`).
+#[cold]
+#[inline(never)]
+fn unlock_contended(word: &AtomicU32) -> Result<(), Error> {
     loop {
         match futex::unlock_pi(word, futex::Flags::empty()) {
             Ok(()) => return Ok(()),

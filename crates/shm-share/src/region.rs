@@ -122,7 +122,7 @@ impl SharedRegion {
     /// # Errors
     /// [`Error::Deadlock`] if this thread holds the lock already, [`Error::Os`] if the
     /// kernel refuses the lock word (another process wrote garbage into it).
-    #[inline]
+    #[inline(always)]
     pub fn lock(&self) -> Result<LockGuard<'_>, Error> {
         LockGuard::acquire(&self.map, true)
     }
@@ -165,6 +165,7 @@ impl SharedRegion {
     /// # Errors
     /// As [`get_bytes`](Self::get_bytes), and [`Error::LengthMismatch`] if the stored
     /// value is not `size_of::<T>()` bytes.
+    #[inline]
     pub fn get<T: Pod>(&self) -> Result<Option<T>, Error> {
         self.lock_consistent()?.get()
     }
@@ -174,6 +175,7 @@ impl SharedRegion {
     ///
     /// # Errors
     /// [`Error::TooLarge`] if `T` does not fit; lock errors.
+    #[inline]
     pub fn set<T: Pod>(&self, value: &T) -> Result<(), Error> {
         self.set_bytes(bytemuck::bytes_of(value))
     }
@@ -184,6 +186,7 @@ impl SharedRegion {
     ///
     /// # Errors
     /// [`Error::OutOfBounds`]; [`Error::Inconsistent`] as for [`get`](Self::get).
+    #[inline]
     pub fn peek_at<T: Pod>(&self, offset: usize) -> Result<T, Error> {
         self.map.check_range(offset, size_of::<T>())?;
         let read = |map: &Mapping| {
@@ -202,6 +205,7 @@ impl SharedRegion {
     ///
     /// # Errors
     /// As [`get`](Self::get).
+    #[inline]
     pub fn peek<T: Pod>(&self) -> Result<Option<T>, Error> {
         let capacity = self.capacity();
         let read = |map: &Mapping| -> Result<Option<T>, Error> {
@@ -243,7 +247,7 @@ impl SharedRegion {
     }
 
     /// The lock, refusing data that may be half-written.
-    #[inline]
+    #[inline(always)]
     fn lock_consistent(&self) -> Result<LockGuard<'_>, Error> {
         let guard = self.lock()?;
         if guard.is_consistent() {

@@ -20,6 +20,7 @@ const ATTEMPTS: u32 = 128;
 /// instead: writers kept interfering, or the data is marked inconsistent (the locked
 /// path reports that). An error of `read` is returned only from an undisturbed run, so
 /// it describes real data, not a torn copy.
+#[inline]
 pub(crate) fn read<T>(
     map: &Mapping,
     read: impl Fn(&Mapping) -> Result<T, Error>,

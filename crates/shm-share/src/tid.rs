@@ -66,7 +66,13 @@ pub(crate) fn current() -> u32 {
     if now != 0 && now == tag {
         return tid;
     }
-    // First call on this thread, or first call in this process since a fork.
+    refresh(token)
+}
+
+/// First call on this thread, or first call in this process since a fork: ask the kernel.
+#[cold]
+#[inline(never)]
+fn refresh(token: &AtomicU32) -> u32 {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     token.store(pid, Ordering::Relaxed);
     let tid = gettid();
