@@ -352,6 +352,13 @@ impl Context {
         &self.to_close
     }
 
+    /// Danga's `DebugMsg`: a debug line through the `log` facade (target
+    /// `shoal_reactor`) instead of stderr.
+    #[cfg(feature = "log")]
+    pub fn debugmsg(&self, args: fmt::Arguments<'_>) {
+        log::debug!(target: "shoal_reactor", "{args}");
+    }
+
     // ----- profiling -----
 
     /// Turns profiling on, clearing earlier data.
