@@ -447,8 +447,9 @@ impl<M> Mux<M> {
         Ok(())
     }
 
-    /// Forgets a handle and hands its fd back (deregistered, still open, in whatever
-    /// blocking mode it was). Queued events for it are dropped.
+    /// Forgets a handle and hands its fd back: out of the poller, still open, and still
+    /// non-blocking (as `add` made it, unless both manual read and write were set).
+    /// Buffered input and the send queue are dropped, and so are queued events for it.
     pub fn remove(&mut self, handle: Handle) -> Option<OwnedFd> {
         let slot = self.registry.remove(handle.0)?;
         self.queue.retain(|q| q.handle() != Some(handle));
