@@ -247,7 +247,7 @@ fn main() {
 
     eprintln!("uncontended get+set, {ROUNDS} rounds of {UNCONTENDED_OPS}");
     let (mut ours_wall, mut ours_cpu, mut raw_wall, mut raw_cpu) = (vec![], vec![], vec![], vec![]);
-    let (mut rmw_wall, mut raw_rmw_wall) = (vec![], vec![]);
+    let (mut rmw_wall, mut raw_rmw_wall, mut update_wall) = (vec![], vec![], vec![]);
     let (mut peek_wall, mut raw_get_wall) = (vec![], vec![]);
     for _ in 0..ROUNDS {
         let (w, c) = measure(UNCONTENDED_OPS, || {
@@ -265,6 +265,15 @@ fn main() {
         raw_cpu.push(c);
         rmw_wall.push(measure(UNCONTENDED_OPS, || ours_increment(&region)).0);
         raw_rmw_wall.push(measure(UNCONTENDED_OPS, || raw.get_set_locked()).0);
+        update_wall.push(
+            measure(UNCONTENDED_OPS, || {
+                let mut guard = region.lock().expect("lock");
+                guard
+                    .update_at(0, |v: &mut Value| v[0] += 1)
+                    .expect("update");
+            })
+            .0,
+        );
         peek_wall.push(
             measure(UNCONTENDED_OPS, || {
                 std::hint::black_box(region.peek::<Value>().expect("peek"));
@@ -281,6 +290,7 @@ fn main() {
     let (ours_w, raw_w) = (median(&mut ours_wall), median(&mut raw_wall));
     let (ours_c, raw_c) = (median(&mut ours_cpu), median(&mut raw_cpu));
     let (rmw_w, raw_rmw_w) = (median(&mut rmw_wall), median(&mut raw_rmw_wall));
+    let update_w = median(&mut update_wall);
 
     eprintln!("contended, 2 processes × {CONTENDED_OPS} increments, {ROUNDS} rounds");
     let (mut ours_rate, mut ours_ccpu, mut raw_rate, mut raw_ccpu) =
@@ -337,6 +347,12 @@ fn main() {
                     fmt_ns(rmw_w),
                     fmt_ns(raw_rmw_w),
                     format!("{:.2}×", rmw_w / raw_rmw_w),
+                ],
+                vec![
+                    "read-modify-write with `update_at` (guard), wall".into(),
+                    fmt_ns(update_w),
+                    fmt_ns(raw_rmw_w),
+                    format!("{:.2}×", update_w / raw_rmw_w),
                 ],
                 vec![
                     "read only: `peek` (seqlock) vs raw locked get".into(),

@@ -158,6 +158,39 @@ impl<'a> LockGuard<'a> {
         self.write_at(offset, bytemuck::bytes_of(value))
     }
 
+    /// Reads the `T` at `offset`, lets `change` modify it, and writes it back: a
+    /// read-modify-write in one call (`change`'s result is returned).
+    ///
+    /// # Errors
+    /// [`Error::OutOfBounds`] if it does not lie inside the data area (`change` is not
+    /// called, nothing is written).
+    #[inline]
+    pub fn update_at<T: Pod, R>(
+        &mut self,
+        offset: usize,
+        change: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, Error> {
+        let mut value: T = self.get_at(offset)?;
+        let result = change(&mut value);
+        self.set_at(offset, &value)?;
+        Ok(result)
+    }
+
+    /// [`update_at`](Self::update_at) for slot `index` of a table of `T`s: the statsd-style
+    /// "find my counter, add to it" in one call.
+    ///
+    /// # Errors
+    /// [`Error::OutOfBounds`] if `index >= slot_count::<T>()` (nothing is written).
+    #[inline]
+    pub fn update_slot<T: Pod, R>(
+        &mut self,
+        index: usize,
+        change: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, Error> {
+        let offset = self.slot_offset::<T>(index)?;
+        self.update_at(offset, change)
+    }
+
     /// How many `T` slots the data area holds (`capacity / size_of::<T>()`).
     pub fn slot_count<T: Pod>(&self) -> usize {
         slot_count::<T>(self.capacity())

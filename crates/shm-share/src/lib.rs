@@ -35,6 +35,22 @@
 //! # }
 //! ```
 //!
+//! A table of fixed-size slots, as an aggregator keeps counters (any `Pod` slot type):
+//!
+//! ```
+//! use shoal_shm_share::SharedRegion;
+//!
+//! # fn main() -> Result<(), shoal_shm_share::Error> {
+//! let region = SharedRegion::memfd("counters", 1024 * size_of::<[u64; 2]>())?;
+//! let mut table = region.lock()?;
+//! assert_eq!(table.slot_count::<[u64; 2]>(), 1024);
+//! table.update_slot(17, |slot: &mut [u64; 2]| slot[1] += 1)?;
+//! assert_eq!(table.get_slot::<[u64; 2]>(17)?, [0, 1]);
+//! assert!(table.get_slot::<[u64; 2]>(1024).is_err()); // bounds-checked
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Limits
 //! - Every process using a region must be in the same pid namespace: the lock word holds
 //!   a thread id as that namespace numbers it. [`SharedRegion::from_fd`] refuses a region

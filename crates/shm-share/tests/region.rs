@@ -217,3 +217,30 @@ fn a_panic_during_a_change_marks_the_data_inconsistent() {
     });
     assert!(region.is_consistent());
 }
+
+#[test]
+fn update_changes_a_slot_in_place_and_checks_bounds() {
+    let region = SharedRegion::new(4 * 64).unwrap();
+    let mut table = region.lock().unwrap();
+    for i in 0..4 {
+        table.set_slot(i, &Record::filled(i as u64)).unwrap();
+    }
+    let old = table
+        .update_slot(2, |r: &mut Record| {
+            let old = r.words[0];
+            r.words = [old + 10; 8];
+            old
+        })
+        .unwrap();
+    assert_eq!(old, 2);
+    assert_eq!(table.get_slot::<Record>(2).unwrap(), Record::filled(12));
+    assert_eq!(table.get_slot::<Record>(3).unwrap(), Record::filled(3));
+    let mut called = false;
+    assert!(matches!(
+        table.update_slot(4, |_: &mut Record| called = true),
+        Err(Error::OutOfBounds { .. })
+    ));
+    assert!(!called);
+    table.update_at(1, |n: &mut u16| *n = 0xBEEF).unwrap();
+    assert_eq!(table.get_at::<u16>(1).unwrap(), 0xBEEF);
+}
