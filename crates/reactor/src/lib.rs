@@ -35,6 +35,7 @@ mod reactor;
 mod readiness;
 pub mod registry;
 mod socket;
+mod sync;
 pub mod timer;
 mod waker;
 pub mod write_queue;
@@ -49,5 +50,5 @@ pub use socket::{
     ACCEPT_RETRY, CloseReason, Completion, Handler, Read, Socket, WriteError, WriterFn,
 };
 pub use timer::{TimerHeap, TimerId};
-pub use waker::Waker;
+pub use waker::{WakeFlag, Waker};
 pub use write_queue::{Flush, FlushStop, QueueFull, WriteMode, WriteQueue};

@@ -1,10 +1,15 @@
 //! [`Waker`]: wakes the loop from any thread and runs a closure on the loop thread.
 //!
-//! Wake-ups are coalesced: an atomic `pending` flag is set with `swap`, and only the
-//! caller that turned it from `false` to `true` writes the eventfd. The loop clears the
-//! flag with `swap(false)` **before** draining the eventfd, so a wake racing the drain
-//! either sees `false` and writes again, or was already counted by the drain; a wake-up
-//! is never lost (tokio#6133 lost them by clearing after).
+//! Wake-ups are coalesced by a [`WakeFlag`]: `wake` sets an atomic `pending` flag with
+//! `swap`, and only the caller that turned it from `false` to `true` writes the eventfd.
+//! The loop drains the eventfd, **then** clears the flag with `swap(false)`, **then**
+//! runs the closure, which drains the data queue (tokio#6133: clear before draining the
+//! data, never after). A wake racing this either finds the flag still set before the
+//! clear (its data is queued before the closure runs) or sets it again after the clear
+//! and writes the eventfd (one more wake-up). Clearing the flag before draining the
+//! *eventfd* would lose a wake-up: a wake between the two would write an eventfd count
+//! that the drain then swallows, leaving the flag set with nothing to wake the loop.
+//! `tests/loom_waker.rs` checks this with loom.
 
 use std::fmt;
 use std::io;
@@ -12,11 +17,56 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::sync::atomic::{AtomicBool as ModelledBool, Ordering as ModelledOrdering};
+
 use rustix::event::{EventfdFlags, eventfd};
+
+/// The coalescing flag of a waker, with the two halves of its protocol. Generic over
+/// how the wake-up is signalled and drained so the loom model runs this very code.
+#[doc(hidden)]
+pub struct WakeFlag {
+    pending: ModelledBool,
+}
+
+impl WakeFlag {
+    /// A flag with no wake-up pending.
+    pub fn new() -> Self {
+        WakeFlag {
+            pending: ModelledBool::new(false),
+        }
+    }
+
+    /// Waker side: `signal` (the eventfd write) runs only if no wake-up was pending.
+    /// Returns whether it ran.
+    pub fn request(&self, signal: impl FnOnce()) -> bool {
+        if self.pending.swap(true, ModelledOrdering::AcqRel) {
+            return false;
+        }
+        signal();
+        true
+    }
+
+    /// Loop side, when the wake-up fired: `drain` (the eventfd read) first, then the
+    /// flag is cleared; the caller drains its data only after this returns.
+    pub fn acknowledge(&self, drain: impl FnOnce()) {
+        drain();
+        self.pending.swap(false, ModelledOrdering::AcqRel);
+    }
+
+    fn is_pending(&self) -> bool {
+        self.pending.load(ModelledOrdering::Relaxed)
+    }
+}
+
+impl Default for WakeFlag {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 pub(crate) struct WakerShared {
     eventfd: OwnedFd,
-    pending: AtomicBool,
+    flag: WakeFlag,
     /// `false` once the loop dropped this waker's source, or in a forked child.
     valid: AtomicBool,
 }
@@ -26,18 +76,19 @@ impl WakerShared {
     pub(crate) fn new() -> io::Result<Arc<Self>> {
         Ok(Arc::new(WakerShared {
             eventfd: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
-            pending: AtomicBool::new(false),
+            flag: WakeFlag::new(),
             valid: AtomicBool::new(true),
         }))
     }
 
-    /// On the loop thread, when the eventfd is readable: clear `pending` first, then
-    /// drain the counter.
+    /// On the loop thread, when the eventfd is readable: drain it, then clear the flag
+    /// (see the module documentation for why in this order).
     pub(crate) fn acknowledge(&self) {
-        self.pending.swap(false, Ordering::AcqRel);
-        let mut counter = [0u8; 8];
-        // EAGAIN: a coalesced wake already drained by an earlier acknowledgement.
-        let _ = rustix::io::read(&self.eventfd, &mut counter);
+        self.flag.acknowledge(|| {
+            let mut counter = [0u8; 8];
+            // EAGAIN: nothing to drain (a wake-up already consumed).
+            let _ = rustix::io::read(&self.eventfd, &mut counter);
+        });
     }
 
     pub(crate) fn invalidate(&self) {
@@ -61,7 +112,7 @@ pub struct Waker {
 impl fmt::Debug for Waker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Waker")
-            .field("pending", &self.shared.pending.load(Ordering::Relaxed))
+            .field("pending", &self.shared.flag.is_pending())
             .field("valid", &self.shared.valid.load(Ordering::Relaxed))
             .finish()
     }
@@ -85,13 +136,14 @@ impl Waker {
                 "waker is no longer attached to a loop (loop dropped, waker removed, or forked child)",
             ));
         }
-        if self.shared.pending.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        match rustix::io::write(&self.shared.eventfd, &1u64.to_ne_bytes()) {
-            // EAGAIN: the counter is at its maximum, so the loop is woken anyway.
-            Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        let mut result = Ok(());
+        self.shared.flag.request(|| {
+            result = match rustix::io::write(&self.shared.eventfd, &1u64.to_ne_bytes()) {
+                // EAGAIN: the counter is at its maximum, so the loop is woken anyway.
+                Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+        });
+        result
     }
 }
