@@ -92,6 +92,8 @@ pub struct Context {
     pub(crate) iteration: u64,
     pub(crate) read_budget: usize,
     pub(crate) write_limit: usize,
+    /// Kernel reads of `Socket::read` land here first (at most 1 MiB, reused).
+    pub(crate) read_scratch: Vec<u8>,
 }
 
 impl fmt::Debug for Context {
@@ -120,6 +122,7 @@ impl Context {
             iteration: 0,
             read_budget: DEFAULT_READ_BUDGET,
             write_limit: DEFAULT_LIMIT,
+            read_scratch: Vec::new(),
         })
     }
 

@@ -18,9 +18,6 @@ use crate::write_queue::{FlushStop, QueueFull, WriteMode, WriteQueue};
 /// Largest single kernel read, whatever `max` asks (Danga::Socket's cap too).
 const MAX_KERNEL_READ: usize = 1 << 20;
 
-/// Reads up to this size go through a stack buffer.
-const STACK_READ: usize = 64 << 10;
-
 /// How long accepting pauses after `EMFILE`/`ENFILE` before the listener is watched again.
 pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -264,23 +261,21 @@ impl<'a> Socket<'a> {
             let rest = state.pushed_back.split_off(n);
             return Ok(Read::Data(std::mem::replace(&mut state.pushed_back, rest)));
         }
-        // Small reads go through a stack buffer and are copied out at their real size,
-        // so a `read(65536)` that gets 64 bytes does not pin a 64 KiB allocation.
+        // The kernel reads into the loop's scratch buffer (uninitialised capacity, no
+        // zeroing) and the bytes are copied out at their real size, so a `read(65536)`
+        // that gets 64 bytes neither pins nor clears 64 KiB.
         let want = max.min(MAX_KERNEL_READ);
+        let mut scratch = std::mem::take(&mut self.cx.read_scratch);
+        scratch.clear();
+        scratch.reserve(want);
         let mut data = Vec::new();
-        let read = if want <= STACK_READ {
-            let mut stack = [0u8; STACK_READ];
-            let read = self.read_kernel(want, |fd, cap| rustix::io::read(fd, &mut stack[..cap]))?;
-            if let Read::Data(n) = read {
-                data.extend_from_slice(&stack[..n]);
-            }
-            read
-        } else {
-            self.read_kernel(want, |fd, cap| {
-                data = Vec::with_capacity(cap);
-                rustix::io::read(fd, rustix::buffer::spare_capacity(&mut data))
-            })?
-        };
+        let read = self.read_kernel(want, |fd, cap| {
+            let (bytes, _) = rustix::io::read(fd, &mut scratch.spare_capacity_mut()[..cap])?;
+            data = bytes.to_vec();
+            Ok(bytes.len())
+        });
+        self.cx.read_scratch = scratch;
+        let read = read?;
         Ok(match read {
             Read::Data(_) => Read::Data(data),
             Read::WouldBlock => Read::WouldBlock,
