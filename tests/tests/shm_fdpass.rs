@@ -4,12 +4,12 @@
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use shoal_fdpass::{FdPasser, Options};
 use shoal_shm_share::SharedRegion;
-use shoal_tests::util::Reaped;
+use shoal_tests::util::{Reaped, in_role, role_command};
 
 /// Environment variable naming the role of the re-executed test binary.
 const ROLE: &str = "SHOAL_SHM_FDPASS_ROLE";
@@ -30,15 +30,8 @@ fn memfd_region_sent_over_fdpass_is_shared_with_a_spawned_process() {
     region.set(&0u64).expect("set");
     let (mut ours, theirs) = FdPasser::socketpair().expect("socketpair");
     let raw = theirs.as_fd().as_raw_fd();
-    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-    cmd.args([
-        "--exact",
-        "role_receive_region_and_count",
-        "--test-threads=1",
-    ])
-    .env(ROLE, "count")
-    .env(SOCKET_VAR, raw.to_string())
-    .stdout(Stdio::null());
+    let mut cmd = role_command("role_receive_region_and_count", ROLE, "count");
+    cmd.env(SOCKET_VAR, raw.to_string()).stdout(Stdio::null());
     // SAFETY: between fork and exec the closure makes one async-signal-safe system call
     // (fcntl) on a descriptor this process owns, in the child's own descriptor table.
     unsafe {
@@ -63,7 +56,7 @@ fn memfd_region_sent_over_fdpass_is_shared_with_a_spawned_process() {
 /// Role entry: does nothing unless re-executed by the test above.
 #[test]
 fn role_receive_region_and_count() {
-    if std::env::var(ROLE).as_deref() != Ok("count") {
+    if !in_role(ROLE, "count") {
         return;
     }
     let raw: i32 = std::env::var(SOCKET_VAR)

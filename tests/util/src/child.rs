@@ -1,15 +1,8 @@
-//! Helpers shared by the integration tests.
+//! Spawned children reaped by PID, and the `listening on ADDR` handshake.
 
 use std::io::{self, BufRead, BufReader};
-use std::process::{Child, ChildStdout};
+use std::process::{Child, ChildStdout, ExitStatus};
 use std::time::{Duration, Instant};
-
-/// Number of open file descriptors of this process (entries of `/proc/self/fd`, less the
-/// one used to read the directory).
-pub fn open_fd_count() -> usize {
-    let entries = std::fs::read_dir("/proc/self/fd").expect("read /proc/self/fd");
-    entries.count().saturating_sub(1)
-}
 
 /// A child process that is killed and reaped (by its PID) when dropped, so a failing test
 /// never leaves a server running.
@@ -29,7 +22,11 @@ impl Reaped {
 
     /// Waits up to `limit` for the child to exit by itself and returns its status, or
     /// `None` if it was still running (it is then killed and reaped on drop).
-    pub fn wait_for(&mut self, limit: Duration) -> io::Result<Option<std::process::ExitStatus>> {
+    ///
+    /// # Errors
+    ///
+    /// What `waitpid` (through [`Child::try_wait`]) reports.
+    pub fn wait_for(&mut self, limit: Duration) -> io::Result<Option<ExitStatus>> {
         let end = Instant::now() + limit;
         loop {
             if let Some(status) = self.0.try_wait()? {
@@ -52,10 +49,15 @@ impl Drop for Reaped {
     }
 }
 
-/// Reads the first line of `stdout`, which must be `listening on ADDR`, and returns ADDR.
+/// Reads the first line of `stdout`, which must be `listening on ADDR`, and returns ADDR
+/// with the reader for the rest of the output.
 ///
-/// Servers in this project print exactly that line once they are bound, so tests can use
-/// port 0. Returns an error naming what was read instead.
+/// Servers and examples in this project print exactly that line once they are bound, so
+/// tests can use port 0.
+///
+/// # Errors
+///
+/// A read error, or [`io::ErrorKind::InvalidData`] naming what was read instead.
 pub fn read_listening_line(stdout: ChildStdout) -> io::Result<(String, BufReader<ChildStdout>)> {
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
