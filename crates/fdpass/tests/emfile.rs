@@ -7,13 +7,13 @@ mod util;
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 use shoal_fdpass::FdPasser;
-use util::shared::Reaped;
+use shoal_test_util::{Reaped, in_role, role_command};
 use util::{Inbox, devnull, push_recvs};
 
 const ROLE: &str = "SHOAL_FDPASS_TEST_ROLE";
@@ -22,10 +22,8 @@ const PASSED: &str = "emfile role: all checks passed";
 /// Re-executes this test binary running only `role_test`, with the role variable set,
 /// and checks it passed and printed `PASSED`.
 fn run_role(role_test: &str) {
-    let exe = std::env::current_exe().unwrap();
-    let child = Command::new(exe)
-        .args(["--exact", role_test, "--test-threads=1", "--nocapture"])
-        .env(ROLE, role_test)
+    let child = role_command(role_test, ROLE, role_test)
+        .arg("--nocapture")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -37,10 +35,6 @@ fn run_role(role_test: &str) {
     let out = util::read_all(&mut child);
     assert!(status.is_some_and(|s| s.success()), "role failed:\n{out}");
     assert!(out.contains(PASSED), "role did not run its checks:\n{out}");
-}
-
-fn in_role(role_test: &str) -> bool {
-    std::env::var(ROLE).as_deref() == Ok(role_test)
 }
 
 /// Lowers `RLIMIT_NOFILE` a little above the highest open descriptor and opens
@@ -83,7 +77,7 @@ fn a_full_descriptor_table_pauses_receiving_and_loses_nothing() {
 /// The child's part; does nothing unless started by the test above.
 #[test]
 fn emfile_child_role() {
-    if !in_role("emfile_child_role") {
+    if !in_role(ROLE, "emfile_child_role") {
         return;
     }
     let (mut tx, mut rx) = FdPasser::socketpair().unwrap();
@@ -158,7 +152,7 @@ fn reactor_emfile_child_role() {
     use std::rc::Rc;
     use std::time::Instant;
 
-    if !in_role("reactor_emfile_child_role") {
+    if !in_role(ROLE, "reactor_emfile_child_role") {
         return;
     }
     let mut reactor = shoal_reactor::Reactor::new().unwrap();

@@ -7,11 +7,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use shoal_fdpass::{FdPasser, Outgoing};
-use util::shared::{Reaped, read_listening_line};
-use util::{TempDir, example_bin, wait_for_lines};
+use shoal_test_util::{Reaped, TempDir, example_path, read_listening_line};
+use util::wait_for_lines;
 
 fn run_send(path: &std::path::Path, file: &std::path::Path) {
-    let child = Command::new(example_bin("fd_echo"))
+    let child = Command::new(example_path("fd_echo"))
         .arg("send")
         .arg(path)
         .arg(file)
@@ -29,7 +29,7 @@ fn fd_echo_serves_every_client_whatever_the_others_send() {
     let dir = TempDir::new("echo");
     let path = dir.join("echo.sock");
     let out = dir.join("out.txt");
-    let server = Command::new(example_bin("fd_echo"))
+    let server = Command::new(example_path("fd_echo"))
         .arg("serve")
         .arg(&path)
         .stdout(Stdio::piped())

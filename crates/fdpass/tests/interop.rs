@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use shoal_fdpass::{Listener, Mode, Options, Outgoing};
-use util::shared::Reaped;
-use util::{TempDir, read_all};
+use shoal_test_util::{Reaped, TempDir};
+use util::read_all;
 
 fn python(script: &str, args: &[&std::path::Path]) -> Reaped {
     let child = Command::new("python3")

@@ -5,7 +5,8 @@ mod util;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
 use shoal_fdpass::{Error, FdPasser, Listener, MAX_PATH_LEN, Options};
-use util::{TempDir, devnull};
+use shoal_test_util::TempDir;
+use util::devnull;
 
 #[test]
 fn the_socket_file_is_owner_only_and_removed_on_drop() {

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use shoal_fdpass::{End, Error, FdPasser, Mode, Options, Outgoing};
-use util::{Inbox, devnull, drive, open_fd_count, pair_with_receiver, push_recvs, serial};
+use shoal_test_util::open_fd_count;
+use util::{Inbox, devnull, drive, pair_with_receiver, push_recvs, serial};
 
 /// Fills the socket buffer so sends hit EAGAIN and queue, then checks every message
 /// arrives in order and every sender copy was closed.

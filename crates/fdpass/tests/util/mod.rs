@@ -2,57 +2,18 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
 use shoal_fdpass::{Error, FdPasser, Message};
-
-/// The workspace's shared test helpers (`Reaped`, `read_listening_line`), included by
-/// path rather than through the `shoal-tests` package, so that these tests do not build
-/// (and break with) every other crate that package depends on.
-#[allow(unreachable_pub)]
-#[path = "../../../../tests/src/util.rs"]
-pub(crate) mod shared;
-
-/// Open descriptors of this process (entries of `/proc/self/fd`, less the directory's).
-pub(crate) fn open_fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .count()
-        - 1
-}
+use shoal_test_util::Reaped;
 
 /// A descriptor to pass around.
 pub(crate) fn devnull() -> OwnedFd {
     std::fs::File::open("/dev/null")
         .expect("open /dev/null")
         .into()
-}
-
-/// A fresh path for a socket in a private temporary directory (removed by the guard).
-pub(crate) struct TempDir(pub(crate) PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(tag: &str) -> Self {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("fdpass-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    pub(crate) fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Received results, in the order the callbacks ran.
@@ -131,7 +92,7 @@ pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Everything an exited child wrote to its piped stdout and stderr.
-pub(crate) fn read_all(child: &mut shared::Reaped) -> String {
+pub(crate) fn read_all(child: &mut Reaped) -> String {
     use std::io::Read;
     let mut text = String::new();
     if let Some(mut out) = child.take_stdout() {
@@ -141,17 +102,6 @@ pub(crate) fn read_all(child: &mut shared::Reaped) -> String {
         let _ = err.read_to_string(&mut text);
     }
     text
-}
-
-/// The `fd_echo` example binary (cargo builds examples before running tests).
-pub(crate) fn example_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("examples")
-        .join(name)
 }
 
 /// Waits (up to 10 s) until `path` holds `lines` lines and returns its text.
