@@ -5,11 +5,12 @@ mod util;
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use rustix::fs::{MemfdFlags, SealFlags};
 use shoal_shm_share::{Error, HeaderError, SharedRegion};
-use util::{Record, Spawned};
+use shoal_test_util::{Reaped, in_role, role_command};
+use util::Record;
 
 /// Environment variable naming the role of a re-executed test binary.
 const ROLE: &str = "SHOAL_SHM_ROLE";
@@ -188,15 +189,8 @@ fn memfd_region_is_shared_with_a_spawned_process() {
     let region = SharedRegion::memfd("spawned", 64).unwrap();
     region.set(&Record::filled(0)).unwrap();
     let raw = region.fd().unwrap().as_raw_fd();
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        "role_open_inherited_memfd_and_count",
-        "--test-threads=1",
-    ])
-    .env(ROLE, "count")
-    .env(FD_VAR, raw.to_string())
-    .stdout(Stdio::null());
+    let mut cmd = role_command("role_open_inherited_memfd_and_count", ROLE, "count");
+    cmd.env(FD_VAR, raw.to_string()).stdout(Stdio::null());
     // SAFETY: between fork and exec the closure only makes one async-signal-safe system
     // call (fcntl) on a descriptor this process owns, in the child's own fd table.
     unsafe {
@@ -206,13 +200,13 @@ fn memfd_region_is_shared_with_a_spawned_process() {
             Ok(())
         });
     }
-    let mut child = Spawned(cmd.spawn().unwrap());
+    let mut child = Reaped(cmd.spawn().unwrap());
     for _ in 0..ITERS {
         let mut guard = region.lock().unwrap();
         let r: Record = guard.get().unwrap().unwrap();
         guard.set(&Record::filled(r.words[0] + 1)).unwrap();
     }
-    let status = child.wait();
+    let status = child.wait_for(util::CHILD_LIMIT).expect("wait");
     assert!(status.is_some_and(|s| s.success()), "child: {status:?}");
     assert_eq!(
         region.get::<Record>().unwrap(),
@@ -223,7 +217,7 @@ fn memfd_region_is_shared_with_a_spawned_process() {
 /// Role entry: does nothing unless re-executed by the test above.
 #[test]
 fn role_open_inherited_memfd_and_count() {
-    if std::env::var(ROLE).as_deref() != Ok("count") {
+    if !in_role(ROLE, "count") {
         return;
     }
     let raw: i32 = std::env::var(FD_VAR).unwrap().parse().unwrap();

@@ -167,30 +167,3 @@ pub(crate) fn is_zombie(pid: Pid) -> bool {
     }
     false
 }
-
-/// A spawned child killed and reaped by PID on drop (like `shoal_tests::util::Reaped`,
-/// which is not a dependency here: `shoal-tests` builds every crate of the workspace).
-pub(crate) struct Spawned(pub(crate) std::process::Child);
-
-impl Spawned {
-    /// Waits up to [`CHILD_LIMIT`] for the child to exit by itself.
-    pub(crate) fn wait(&mut self) -> Option<std::process::ExitStatus> {
-        let end = Instant::now() + CHILD_LIMIT;
-        while Instant::now() < end {
-            if let Some(status) = self.0.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
