@@ -1,32 +1,22 @@
 //! The README's first command: `examples/echo.rs` prints exactly `listening on ADDR`
 //! and echoes every byte, to several clients at once, until killed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Kills and reaps the child by its PID when dropped.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use shoal_test_util::{Reaped, example_path, read_listening_line};
 
 /// `target/…/<profile>/examples/echo`, built first if this test run did not build
 /// examples (`cargo test --tests` does not), with the same target dir, triple, profile
 /// and flags as this test binary.
-fn example_path() -> std::path::PathBuf {
-    // target/[<triple>/]<profile>/deps/echo_example-… → target/[<triple>/]<profile>/examples/echo
-    let exe = std::env::current_exe().expect("exe");
-    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("profile dir");
-    let path = profile_dir.join("examples/echo");
+fn echo_path() -> std::path::PathBuf {
+    let path = example_path("echo");
     if path.exists() {
         return path;
     }
+    let profile_dir = path.parent().and_then(|d| d.parent()).expect("profile dir");
     let profile = profile_dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -60,20 +50,16 @@ fn example_path() -> std::path::PathBuf {
 #[test]
 fn echo_example_prints_its_address_and_echoes() {
     let mut child = Reaped(
-        Command::new(example_path())
+        Command::new(echo_path())
             .args(["--addr", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn the echo example (cargo test builds examples)"),
     );
-    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("read line");
-    let addr = line
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("got {line:?}"));
+    let stdout = child.take_stdout().expect("stdout");
+    let (addr, _stdout) = read_listening_line(stdout).expect("listening line");
+    let addr = addr.as_str();
     assert!(
         addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
         "{addr}"

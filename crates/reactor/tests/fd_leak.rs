@@ -7,6 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use shoal_reactor::{Read, Socket};
+use shoal_test_util::open_fd_count;
 
 fn echo(conn: &mut Socket<'_>) {
     match conn.read(4096) {
@@ -30,7 +31,7 @@ fn thousand_connections_leave_no_fd_behind() {
                 }
             })
             .expect("register listener");
-        let baseline = util::open_fd_count();
+        let baseline = open_fd_count();
         let watched = reactor.watched_count();
         for batch in 0..10 {
             let mut clients: Vec<TcpStream> = (0..100)
@@ -56,6 +57,6 @@ fn thousand_connections_leave_no_fd_behind() {
         util::run_until(&mut reactor, "all closed", Duration::from_secs(10), |r| {
             r.watched_count() == watched
         });
-        assert_eq!(util::open_fd_count(), baseline, "{backend:?}: fds leaked");
+        assert_eq!(open_fd_count(), baseline, "{backend:?}: fds leaked");
     }
 }

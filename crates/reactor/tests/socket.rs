@@ -171,23 +171,24 @@ fn the_write_limit_refuses_whole_writes_and_steal_hands_the_fd_back() {
     assert_eq!(&got, b"still open");
 }
 
+/// Names the role of the re-executed test binary in the EMFILE test.
+const EMFILE_ROLE: &str = "SHOAL_REACTOR_EMFILE_ROLE";
+
 #[test]
 fn emfile_on_accept_pauses_the_listener_instead_of_spinning() {
     // Runs in a re-executed child so lowering RLIMIT_NOFILE cannot disturb other tests.
-    if std::env::var_os("SHOAL_REACTOR_EMFILE_ROLE").is_some() {
+    if shoal_test_util::in_role(EMFILE_ROLE, "1") {
         emfile_role();
         return;
     }
-    let status = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .args([
-            "--exact",
-            "emfile_on_accept_pauses_the_listener_instead_of_spinning",
-            "--test-threads=1",
-            "--nocapture",
-        ])
-        .env("SHOAL_REACTOR_EMFILE_ROLE", "1")
-        .status()
-        .expect("spawn role");
+    let status = shoal_test_util::role_command(
+        "emfile_on_accept_pauses_the_listener_instead_of_spinning",
+        EMFILE_ROLE,
+        "1",
+    )
+    .arg("--nocapture")
+    .status()
+    .expect("spawn role");
     assert!(status.success(), "role failed: {status}");
 }
 
@@ -214,7 +215,7 @@ fn emfile_role() {
             .expect("register");
         let client = std::net::TcpStream::connect(addr).expect("connect");
         // Use up the descriptor table: every fd number below the limit taken.
-        let used = util::open_fd_count() as u64;
+        let used = shoal_test_util::open_fd_count() as u64;
         let limit = used + 64;
         rustix::process::setrlimit(
             rustix::process::Resource::Nofile,

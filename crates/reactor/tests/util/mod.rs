@@ -50,11 +50,3 @@ pub fn reactors() -> Vec<(Backend, Reactor)> {
         .map(|&b| (b, Reactor::with_backend(b).expect("reactor")))
         .collect()
 }
-
-/// Number of open fds of this process.
-pub fn open_fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .count()
-        .saturating_sub(1)
-}
