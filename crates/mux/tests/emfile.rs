@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 use shoal_mux::{Event, Mux, Options};
-use shoal_tests::util::Reaped;
+use shoal_test_util::Reaped;
 
 fn next(mux: &mut Mux) -> Event<()> {
     for _ in 0..200 {

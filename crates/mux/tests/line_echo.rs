@@ -6,10 +6,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
-use shoal_tests::util::{Reaped, read_listening_line};
+use shoal_test_util::{Reaped, example_path, read_listening_line};
 
 fn start(max_line: Option<usize>) -> (Reaped, String) {
-    let mut cmd = Command::new(util::example("line_echo"));
+    let mut cmd = Command::new(example_path("line_echo"));
     cmd.args(["--addr", "127.0.0.1:0"]);
     if let Some(max) = max_line {
         cmd.args(["--max-line", &max.to_string()]);

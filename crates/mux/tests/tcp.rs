@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use shoal_mux::framing::Rule;
 use shoal_mux::{Event, Handle, Mux, Options};
-use shoal_tests::util::Reaped;
+use shoal_test_util::Reaped;
 use util::{next, until};
 
 fn listen_lines(mux: &mut Mux<u32>, max: usize) -> (Handle, SocketAddr) {

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 
 use shoal_mux::{Event, Mux, Options};
-use shoal_tests::util::Reaped;
+use shoal_test_util::Reaped;
 use util::{next, until};
 
 fn temp_path(name: &str) -> std::path::PathBuf {

@@ -40,10 +40,3 @@ pub(crate) fn until<M: std::fmt::Debug>(
     }
     panic!("stop condition never met: {events:?}");
 }
-
-/// The path of an example binary built by cargo next to this test binary.
-pub(crate) fn example(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    dir.join("examples").join(name)
-}
