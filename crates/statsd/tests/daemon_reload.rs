@@ -62,8 +62,8 @@ fn reload_during_traffic_loses_nothing() {
 
 #[test]
 fn reload_after_the_binary_was_replaced_starts_the_new_file() {
-    let dir = util::TempDir::new("upgrade");
-    let binary = dir.0.join("shoal-statsd");
+    let dir = util::TempDir::new("statsd-upgrade");
+    let binary = dir.join("shoal-statsd");
     std::fs::copy(env!("CARGO_BIN_EXE_shoal-statsd"), &binary).unwrap();
     let daemon = Daemon::start_in(dir, binary.clone(), 1, 100, &[]);
     // Replace the file as an upgrade does (a new inode renamed over the old path):

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shoal_tests::util::Reaped;
+use shoal_test_util::Reaped;
+pub use shoal_test_util::TempDir;
 
 /// How long any wait in these tests may take before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -22,34 +23,10 @@ pub struct Daemon {
     _dir: TempDir,
 }
 
-/// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(
-            format!(
-                "shoal-statsd-{tag}-{}-{:?}",
-                std::process::id(),
-                Instant::now()
-            )
-            .replace([' ', '{', '}', ':', ','], "_"),
-        );
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 impl Daemon {
     /// Starts the daemon on loopback port 0, flushing every `flush_ms` to a file.
     pub fn start(tag: &str, workers: usize, flush_ms: u64, extra: &[&str]) -> Daemon {
-        let dir = TempDir::new(tag);
+        let dir = TempDir::new(&format!("statsd-{tag}"));
         Daemon::start_in(
             dir,
             env!("CARGO_BIN_EXE_shoal-statsd").into(),
@@ -67,7 +44,7 @@ impl Daemon {
         flush_ms: u64,
         extra: &[&str],
     ) -> Daemon {
-        let out = dir.0.join("flush.out");
+        let out = dir.join("flush.out");
         let mut child = Command::new(binary)
             .args(["--udp", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
             .args(["--workers", &workers.to_string()])
