@@ -6,17 +6,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use shoal_tests::util::{Reaped, read_listening_line};
+use shoal_test_util::{Reaped, example_path, read_listening_line};
 
 /// `target/<profile>/examples/udp_sink`, built by `cargo test` with the tests.
 fn sink_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/udp_sink");
+    let path = example_path("udp_sink");
     assert!(
         path.is_file(),
         "{} missing: run through `cargo test -p shoal-udp-pump`, which builds examples",
