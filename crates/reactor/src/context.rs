@@ -276,6 +276,22 @@ impl Context {
 
     // ----- loop control -----
 
+    /// Whether an iteration has work that the poller's fd does not show: sockets with
+    /// pushed-back bytes (served at the end of an iteration without a wait), closes
+    /// requested outside an iteration, or a requested stop. A loop that nests this reactor
+    /// through its fd (`impl AsFd for Reactor`) must not sleep while this is true.
+    pub fn has_pending_work(&self) -> bool {
+        self.stop || !self.ready.is_empty() || !self.to_close.is_empty()
+    }
+
+    /// How long a loop that nests this reactor may wait on its fd before calling
+    /// [`crate::Reactor::run_once`]: `Some(ZERO)` while [`Context::has_pending_work`],
+    /// otherwise until the next timer or the loop timeout; `None` when only the fd can
+    /// bring work.
+    pub fn next_wait(&self) -> Option<Duration> {
+        self.wait_timeout(None)
+    }
+
     /// Makes [`crate::Reactor::run`] return after the current iteration.
     pub fn stop(&mut self) {
         self.stop = true;
@@ -413,7 +429,7 @@ impl Context {
 
     /// How long the next wait may block.
     pub(crate) fn wait_timeout(&self, cap: Option<Duration>) -> Option<Duration> {
-        if self.stop || !self.ready.is_empty() || !self.to_close.is_empty() {
+        if self.has_pending_work() {
             return Some(Duration::ZERO);
         }
         let timer = self

@@ -9,7 +9,7 @@
 //! would spin the loop.
 
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use rustix::event::epoll;
@@ -143,6 +143,18 @@ impl Poller {
     /// (smol-rs/polling#37), so the child leaks it instead.
     pub(crate) fn leak(self) {
         std::mem::forget(self);
+    }
+}
+
+impl AsFd for Poller {
+    /// The epoll instance itself: ours, or the `polling` crate's (which also holds that
+    /// crate's own notifier eventfd and one-shot timerfd).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Poller::Epoll { epoll, .. } => epoll.as_fd(),
+            #[cfg(feature = "polling")]
+            Poller::Polling(p) => p.as_fd(),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use polling::{Event, Events, PollMode, Poller};
@@ -46,6 +46,11 @@ impl PollingPoller {
             self.poller
                 .add_with_mode(fd.as_raw_fd(), event, PollMode::Level)
         }
+    }
+
+    /// `polling::Poller`'s epoll fd (the crate implements `AsFd` on every Unix).
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        self.poller.as_fd()
     }
 
     pub(crate) fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {

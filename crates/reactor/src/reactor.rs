@@ -2,6 +2,7 @@
 
 use std::io;
 use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use crate::context::Context;
@@ -97,6 +98,25 @@ impl Reactor {
     /// Creating the poller or registering a source failed.
     pub fn reset_after_fork(&mut self) -> io::Result<()> {
         self.cx.reset_after_fork()
+    }
+}
+
+/// The poller's epoll fd (both backends have one on Linux: ours, or the `polling`
+/// crate's), so another loop can watch this reactor.
+///
+/// The fd is readable while some registered source has an event to dispatch; it does
+/// not show the work the reactor keeps to itself: timers, the loop timeout, sockets with
+/// pushed-back bytes (the ready list), closes deferred from outside an iteration and a
+/// pending stop. The nested-wait contract is therefore: before each wait, the outer
+/// loop bounds its timeout by [`Context::next_wait`] (`Some(ZERO)` while
+/// [`Context::has_pending_work`]); when the fd fires or that timeout passes, it calls
+/// [`Reactor::run_once`]`(Some(Duration::ZERO))`. A wake-up may find nothing to do (an
+/// event of a source closed since, or with [`Backend::Polling`] the `polling` crate's
+/// internal timerfd or notifier firing once); that iteration just returns.
+/// [`Reactor::reset_after_fork`] replaces the poller: re-register the new fd.
+impl AsFd for Reactor {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.cx.registry.as_fd()
     }
 }
 

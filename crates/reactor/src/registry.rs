@@ -8,7 +8,7 @@
 //! is recognised as stale and dropped by [`Registry::wait`] and [`Registry::is_active`].
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use crate::poller::{Backend, Poller};
@@ -297,6 +297,20 @@ impl<T: AsFd> Registry<T> {
             }
         }
         Ok(())
+    }
+}
+
+/// The poller's epoll fd, for nesting the registry in another loop: it polls readable
+/// (level-triggered) while a [`Registry::wait`] would return at least one event, so an
+/// outer epoll, `poll(2)` or reactor can watch it and call `wait` with a zero timeout
+/// when it fires. A wake-up may find nothing: the event can belong to a source removed
+/// since, and with [`Backend::Polling`] the fd also holds the `polling` crate's own
+/// notifier eventfd and one-shot timerfd (armed by a wait that returned early), each
+/// good for at most one empty wake-up. [`Registry::reset_after_fork`] replaces the
+/// poller, and with it this fd: watchers must register the new one.
+impl<T> AsFd for Registry<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.poller.as_fd()
     }
 }
 
