@@ -145,6 +145,23 @@ impl<M> std::fmt::Debug for Mux<M> {
     }
 }
 
+/// The registry's epoll fd, so another loop (a `shoal-reactor` `Reactor` through
+/// `register_fd`, an outer epoll, `poll(2)`) can watch this mux instead of polling it.
+///
+/// The fd is level-triggered readable while a wait would report some handle (a stale
+/// event of a handle closed since can make it fire with nothing to return). It does not
+/// show the event queue: events already queued ([`Mux::push_event`], frames completed
+/// by [`Mux::set_framing`], `Closing`/`Closed` steps, the rest of a batch) are returned
+/// by `next_event` without a wait. So an outer loop checks [`Mux::has_events`] before
+/// each wait and does not sleep while it is true; when the fd fires, it drains with
+/// `next_event(Some(Duration::ZERO))` until [`Event::Timeout`], which leaves the queue
+/// empty.
+impl<M> AsFd for Mux<M> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.registry.as_fd()
+    }
+}
+
 fn not_found() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotFound,
