@@ -2,33 +2,33 @@
 //! [`Mux`] with line framing (`\n`, a `\r` before it dropped, at most [`MAX_LINE`]
 //! bytes), replies from [`shoal_statsd::admin`].
 //!
-//! The supervisor's loop is the reactor; neither the reactor nor the mux exposes its
-//! epoll descriptor, so the mux cannot be registered in the reactor and is polled
-//! (without waiting) after every reactor iteration, which itself waits at most
-//! [`POLL`]. See `docs/statsd.md` ("Feedback to the other crates").
+//! The supervisor's loop is the reactor; [`watch`] registers (a `dup` of) the mux's
+//! epoll fd in it as an other fd, whose closure drains the mux without waiting. The
+//! mux's queued events are not on that fd, so the supervisor also drains whenever
+//! [`AdminServer::has_events`] after an iteration. See `docs/statsd.md`.
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
 use shoal_mux::framing::Rule;
 use shoal_mux::{Event, Handle, Mux, Options};
-use shoal_reactor::Context;
+use shoal_reactor::{Context, Interest};
 use shoal_statsd::admin::{self, Action, AdminView};
 
 use super::supervisor::{self, Supervisor};
 
 /// Longest command line; a longer one is an error event and the connection is closed.
 const MAX_LINE: usize = 4096;
-/// The longest a reactor iteration waits before the admin mux is polled again.
-pub(crate) const POLL: Duration = Duration::from_millis(20);
 
 /// The admin listener and its connections.
 pub(crate) struct AdminServer {
     mux: Mux,
     listener: Option<Handle>,
+    /// An error of a drain run by the reactor's closure, for the supervisor to return.
+    failed: Option<io::Error>,
 }
 
 impl AdminServer {
@@ -42,11 +42,23 @@ impl AdminServer {
         Ok(AdminServer {
             mux,
             listener: Some(listener),
+            failed: None,
         })
     }
 
-    /// Handles every admin event that is ready, without waiting.
-    pub(crate) fn poll(
+    /// Whether the mux holds queued events (not shown by its fd: drain before waiting).
+    pub(crate) fn has_events(&self) -> bool {
+        self.mux.has_events()
+    }
+
+    /// The error a drain from the reactor's closure met (it also stopped the loop).
+    pub(crate) fn take_failure(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+
+    /// Handles every admin event that is ready, without waiting; returns once
+    /// `next_event` reports `Timeout`, so the mux's queue is empty.
+    pub(crate) fn drain(
         &mut self,
         shared: &Rc<RefCell<Supervisor>>,
         cx: &mut Context,
@@ -117,4 +129,28 @@ impl AdminServer {
             drop(self.mux.remove(listener));
         }
     }
+}
+
+/// Registers the admin mux in the supervisor's reactor: a `dup` of the mux's epoll fd
+/// (the same epoll instance: registrations follow the open file) is an other fd whose
+/// closure drains the mux each time it is readable. A drain error stops the loop and is
+/// kept for [`AdminServer::take_failure`].
+///
+/// # Errors
+/// `dup` or `epoll_ctl` failed.
+pub(crate) fn watch(
+    admin: &Rc<RefCell<AdminServer>>,
+    shared: &Rc<RefCell<Supervisor>>,
+    cx: &mut Context,
+) -> io::Result<()> {
+    let mux_fd = admin.borrow().mux.as_fd().try_clone_to_owned()?;
+    let (admin, shared) = (Rc::clone(admin), Rc::clone(shared));
+    cx.register_fd(mux_fd, Interest::READ, move |cx, _, _| {
+        let mut admin = admin.borrow_mut();
+        if let Err(err) = admin.drain(&shared, cx) {
+            admin.failed = Some(err);
+            cx.stop();
+        }
+    })?;
+    Ok(())
 }

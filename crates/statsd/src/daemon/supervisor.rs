@@ -383,7 +383,8 @@ fn run(sup: Supervisor, previous: Option<FdPasser>) -> ExitCode {
         let mut reactor = Reactor::new()?;
         let shared: Shared = Rc::new(RefCell::new(sup));
         let listener = shared.borrow().admin.try_clone()?;
-        let mut admin = AdminServer::new(listener)?;
+        let admin = Rc::new(RefCell::new(AdminServer::new(listener)?));
+        admin_server::watch(&admin, &shared, &mut reactor)?;
         let workers = shared.borrow().config.workers;
         for slot in 0..workers {
             start_worker(&shared, &mut reactor, slot)?;
@@ -416,10 +417,18 @@ fn run(sup: Supervisor, previous: Option<FdPasser>) -> ExitCode {
             let ready = Outgoing::new(Vec::new(), b"ready".to_vec()).map_err(io::Error::other)?;
             previous.send(ready).map_err(io::Error::other)?;
         }
-        // The admin mux is polled between reactor iterations (see admin_server).
+        // The admin mux is drained by its fd's closure in the reactor (admin_server::watch);
+        // events it has queued are not on that fd, so they are drained here before the
+        // next wait.
         while !reactor.is_stopping() {
-            reactor.run_once(Some(admin_server::POLL))?;
-            admin.poll(&shared, &mut reactor)?;
+            reactor.run_once(None)?;
+            let mut admin = admin.borrow_mut();
+            if let Some(err) = admin.take_failure() {
+                return Err(err);
+            }
+            if admin.has_events() {
+                admin.drain(&shared, &mut reactor)?;
+            }
             if shared.borrow().handed_over() {
                 admin.stop_listening();
             }
