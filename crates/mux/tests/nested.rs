@@ -1,13 +1,16 @@
 //! Nesting a mux in another loop: an outer epoll watches `Mux::as_fd`; queued events
 //! are not on the fd, which is why `has_events` must be checked before waiting.
 
+use std::cell::RefCell;
 use std::io::Write as _;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::rc::Rc;
 use std::time::Duration;
 
 use rustix::event::epoll;
 use shoal_mux::{Event, Mux, Options};
+use shoal_reactor::{Interest, Reactor};
 
 /// An outer epoll instance watching the mux's fd for reading.
 fn outer_epoll(mux: &Mux) -> OwnedFd {
@@ -105,4 +108,42 @@ fn queued_events_are_not_on_the_fd_so_has_events_comes_first() {
         "{events:?}"
     );
     assert!(!mux.has_events());
+}
+
+#[test]
+fn a_reactor_drains_a_mux_registered_by_its_fd() {
+    let mut reactor = Reactor::new().expect("reactor");
+    let mux: Rc<RefCell<Mux>> = Rc::new(RefCell::new(Mux::new().expect("mux")));
+    let (ours, mut peer) = UnixStream::pair().expect("pair");
+    let handle = mux
+        .borrow_mut()
+        .add(ours.into(), Options::default())
+        .expect("add");
+    // A dup is the same epoll instance; the reactor owns it (the shoal-statsd pattern).
+    let mux_fd = mux.borrow().as_fd().try_clone_to_owned().expect("dup");
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let (watched, sink) = (Rc::clone(&mux), Rc::clone(&got));
+    reactor
+        .register_fd(mux_fd, Interest::READ, move |_, _, _| {
+            sink.borrow_mut().extend(drain(&mut watched.borrow_mut()));
+        })
+        .expect("register_fd");
+
+    peer.write_all(b"ping").expect("write");
+    // Bounded in count and time: 50 iterations of at most 100 ms.
+    for _ in 0..50 {
+        reactor
+            .run_once(Some(Duration::from_millis(100)))
+            .expect("run_once");
+        if got.borrow().iter().any(|e| matches!(e, Event::Read { .. })) {
+            break;
+        }
+    }
+    let got = got.borrow();
+    assert!(
+        matches!(got.as_slice(), [Event::Ready { handle: a }, Event::Read { handle: b, data, .. }]
+            if *a == handle && *b == handle && data.as_slice() == b"ping"),
+        "{got:?}"
+    );
+    assert!(!mux.borrow().has_events());
 }
