@@ -110,9 +110,10 @@ impl Reactor {
 /// pending stop. The nested-wait contract is therefore: before each wait, the outer
 /// loop bounds its timeout by [`Context::next_wait`] (`Some(ZERO)` while
 /// [`Context::has_pending_work`]); when the fd fires or that timeout passes, it calls
-/// [`Reactor::run_once`]`(Some(Duration::ZERO))`. A wake-up may find nothing to do (an
-/// event of a source closed since, or with [`Backend::Polling`] the `polling` crate's
-/// internal timerfd or notifier firing once); that iteration just returns.
+/// [`Reactor::run_once`]`(Some(Duration::ZERO))`. A wake-up may find nothing to do: an
+/// event of a source closed since, or with `Backend::Polling` (feature `polling`) the
+/// `polling` crate's internal timerfd or notifier firing once; that iteration just
+/// returns.
 /// [`Reactor::reset_after_fork`] replaces the poller: re-register the new fd.
 impl AsFd for Reactor {
     fn as_fd(&self) -> BorrowedFd<'_> {

@@ -304,10 +304,11 @@ impl<T: AsFd> Registry<T> {
 /// (level-triggered) while a [`Registry::wait`] would return at least one event, so an
 /// outer epoll, `poll(2)` or reactor can watch it and call `wait` with a zero timeout
 /// when it fires. A wake-up may find nothing: the event can belong to a source removed
-/// since, and with [`Backend::Polling`] the fd also holds the `polling` crate's own
-/// notifier eventfd and one-shot timerfd (armed by a wait that returned early), each
-/// good for at most one empty wake-up. [`Registry::reset_after_fork`] replaces the
-/// poller, and with it this fd: watchers must register the new one.
+/// since, and with `Backend::Polling` (feature `polling`) the fd also holds the
+/// `polling` crate's own notifier eventfd and one-shot timerfd (armed by a wait that
+/// returned early), each good for at most one empty wake-up.
+/// [`Registry::reset_after_fork`] replaces the poller, and with it this fd: watchers
+/// must register the new one.
 impl<T> AsFd for Registry<T> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.poller.as_fd()
