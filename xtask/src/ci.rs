@@ -32,6 +32,10 @@ pub(crate) fn run_all() -> ExitCode {
                 )
             }),
         ),
+        (
+            "clippy (no default features)",
+            Box::new(clippy_no_default_features),
+        ),
         ("clippy (bench/)", Box::new(clippy_bench)),
         (
             "test",
@@ -110,6 +114,24 @@ fn fmt() -> Outcome {
         }
     }
     Outcome::Passed
+}
+
+/// Feature-gated code (the reactor integrations, `regex`, `polling`, `serde`) must also
+/// build cleanly without the features.
+fn clippy_no_default_features() -> Outcome {
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--no-default-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        25 * MIN,
+    )
 }
 
 fn clippy_bench() -> Outcome {

@@ -148,9 +148,11 @@ pub(crate) fn asan() -> Outcome {
         return Outcome::Skipped("none yet (no crate opts into unsafe_code)".into());
     }
     let mut cmd = Command::new(env!("CARGO"));
+    // --all-features: the polling backend is one of the modules that opt into unsafe.
     cmd.args([
         "test",
         "--locked",
+        "--all-features",
         "--lib",
         "--tests",
         "--target",
