@@ -1,11 +1,19 @@
 //! UDP receive pump: a thread blocks in `recvfrom` and hands packet batches to an event
 //! loop; many processes can share a port.
 //!
-//! `shoal-udp-pump` descends from the Perl module Event::Lib::UDPPump (documentation in
-//! `shared/seeds/000_046f3fde8bde7c1f.txt`), without its limits: any number of packets in
-//! flight (bounded, with a backpressure [`Policy`]), IPv4, IPv6 and unix datagram
-//! sockets, truncation reported instead of a silent 4 KiB cut, counters that add up
-//! (kernel drops included), and a pump that can be stopped and joined.
+//! `shoal-udp-pump` descends from the Perl module Event::Lib::UDPPump (its seed file
+//! `shared/seeds/000_046f3fde8bde7c1f.txt` is empty; the module is described in
+//! `shared/REFERENCES.md`), without its limits: any number of packets in flight
+//! (bounded, with a backpressure [`Policy`]), IPv4, IPv6 and unix datagram sockets,
+//! truncation reported instead of a silent 4 KiB cut, counters that add up (kernel drops
+//! included), and a pump that can be stopped and joined.
+//!
+//! A [`UdpPump`] owns its socket and a receive thread. The owner learns of packets
+//! through a [`Notify`]: a [`ReadinessFd`] (an eventfd for any poller), nothing (`()`:
+//! block in [`UdpPump::recv`]), or, with the default feature `reactor`,
+//! `PumpBuilder::spawn_in_reactor`, which calls a closure per packet on a
+//! `shoal-reactor` loop. Several processes share one port through [`bind_shared`] (one
+//! socket inherited across `fork`) or [`ReuseportGroup`] (one `SO_REUSEPORT` socket each).
 //!
 //! ```
 //! use shoal_udp_pump::{ReadinessFd, UdpPump, bind_udp, local_addr};
