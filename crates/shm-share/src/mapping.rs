@@ -3,20 +3,27 @@
 //!
 //! Unsafe because `mmap` hands out raw memory. Other processes write this memory at any
 //! time (with or without the lock, if they misbehave), so this module never creates a
-//! `&[u8]` or `&mut [u8]` into it: the header is all atomics, and data moves through
-//! word-sized atomic loads and stores (relaxed; the lock or the sequence counter orders
-//! them), which cannot be a data race whatever the peer does.
+//! `&[u8]` or `&mut [u8]` into it: the header is all atomics, and data moves only through
+//! 64-bit atomic loads, stores and read-modify-writes of whole aligned words (relaxed; the
+//! lock or the sequence counter orders them), never byte-sized ones: racing atomic
+//! accesses of different sizes that overlap are undefined behaviour too, and lock-free
+//! readers race writers by design.
 #![allow(unsafe_code)]
 
 use std::ffi::c_void;
 use std::os::fd::AsFd;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::error::{Error, os};
 use crate::header::{HEADER_LEN, Header};
+
+const _: () = assert!(
+    HEADER_LEN.is_multiple_of(8),
+    "the data area starts word aligned"
+);
 
 /// A `MAP_SHARED` read-write mapping of a header followed by `capacity` data bytes.
 #[derive(Debug)]
@@ -129,6 +136,12 @@ impl Mapping {
     }
 
     /// Copies `dst.len()` bytes at `offset` of the data area into `dst`.
+    ///
+    /// Every access is a 64-bit atomic load of an aligned word of the mapping, whatever
+    /// `offset` and the length: a lock-free (sequence lock) reader races writers, and
+    /// Rust's memory model makes racing atomic accesses that partially overlap (a byte
+    /// load against a word store) undefined behaviour, so the shared memory is only ever
+    /// accessed in whole aligned words.
     #[inline]
     pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), Error> {
         self.check_range(offset, dst.len())?;
@@ -137,42 +150,35 @@ impl Mapping {
             // The common case (a `Pod` value or slot at an aligned offset): whole words
             // only, a loop the compiler unrolls when the length is known.
             for (w, chunk) in dst.chunks_exact_mut(8).enumerate() {
-                // SAFETY: inside the mapping (range checked above) and 8-byte aligned.
+                // SAFETY: `src + 8 * w` is 8-byte aligned and its word lies inside the
+                // checked range, so inside the mapping, which outlives `&self`.
                 let word = unsafe { AtomicU64::from_ptr(src.add(8 * w).cast::<u64>()) };
                 chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
             }
             return Ok(());
         }
-        let head = leading_bytes(src, dst.len());
-        let (head_dst, rest) = dst.split_at_mut(head);
-        for (i, byte) in head_dst.iter_mut().enumerate() {
-            // SAFETY: inside the mapping (range checked above); any address is aligned
-            // for u8.
-            *byte = unsafe { AtomicU8::from_ptr(src.add(i)) }.load(Ordering::Relaxed);
-        }
-        let words = rest.len() / 8;
-        let out = rest.as_mut_ptr();
-        for w in 0..words {
-            // SAFETY: inside the mapping (range checked above), and `head + 8 * w` is on an
-            // 8-byte boundary of the address; the unaligned store stays inside `rest`
-            // (`8 * w + 8 <= rest.len()`).
-            unsafe {
-                let word = AtomicU64::from_ptr(src.add(head + 8 * w).cast::<u64>());
-                out.add(8 * w)
-                    .cast::<u64>()
-                    .write_unaligned(word.load(Ordering::Relaxed));
-            }
-        }
-        let pos = head + 8 * words;
-        for (i, byte) in rest[8 * words..].iter_mut().enumerate() {
-            // SAFETY: inside the mapping (range checked above); any address is aligned
-            // for u8.
-            *byte = unsafe { AtomicU8::from_ptr(src.add(pos + i)) }.load(Ordering::Relaxed);
+        let mut skip = (src as usize) % 8;
+        let mut word_ptr = src.wrapping_sub(skip);
+        let mut done = 0;
+        while done < dst.len() {
+            let take = (8 - skip).min(dst.len() - done);
+            // SAFETY: `word_ptr` is 8-byte aligned and its word holds a byte of the checked
+            // range, so it is mapped: see `data_ptr`.
+            let word = unsafe { AtomicU64::from_ptr(word_ptr.cast::<u64>()) };
+            let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+            dst[done..done + take].copy_from_slice(&bytes[skip..skip + take]);
+            done += take;
+            skip = 0;
+            word_ptr = word_ptr.wrapping_add(8);
         }
         Ok(())
     }
 
     /// Copies `src` to `offset` of the data area.
+    ///
+    /// Whole aligned words only, as in [`read`](Self::read): a word only partly covered by
+    /// `src` is changed with `fetch_and` + `fetch_or` on the word, which never loses a
+    /// concurrent store to its other bytes.
     #[inline]
     pub(crate) fn write(&self, offset: usize, src: &[u8]) -> Result<(), Error> {
         self.check_range(offset, src.len())?;
@@ -182,41 +188,45 @@ impl Mapping {
             for (w, chunk) in src.chunks_exact(8).enumerate() {
                 let mut word = [0; 8];
                 word.copy_from_slice(chunk);
-                // SAFETY: inside the mapping (range checked above) and 8-byte aligned.
+                // SAFETY: `dst + 8 * w` is 8-byte aligned and its word lies inside the
+                // checked range, so inside the mapping, which outlives `&self`.
                 unsafe { AtomicU64::from_ptr(dst.add(8 * w).cast::<u64>()) }
                     .store(u64::from_ne_bytes(word), Ordering::Relaxed);
             }
             return Ok(());
         }
-        let head = leading_bytes(dst, src.len());
-        let (head_src, rest) = src.split_at(head);
-        for (i, &byte) in head_src.iter().enumerate() {
-            // SAFETY: inside the mapping (range checked above); any address is aligned
-            // for u8.
-            unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(byte, Ordering::Relaxed);
-        }
-        let words = rest.len() / 8;
-        let input = rest.as_ptr();
-        for w in 0..words {
-            // SAFETY: inside the mapping (range checked above), and `head + 8 * w` is on an
-            // 8-byte boundary of the address; the unaligned load stays inside `rest`
-            // (`8 * w + 8 <= rest.len()`).
-            unsafe {
-                let word = input.add(8 * w).cast::<u64>().read_unaligned();
-                AtomicU64::from_ptr(dst.add(head + 8 * w).cast::<u64>())
-                    .store(word, Ordering::Relaxed);
+        let mut skip = (dst as usize) % 8;
+        let mut word_ptr = dst.wrapping_sub(skip);
+        let mut done = 0;
+        while done < src.len() {
+            let take = (8 - skip).min(src.len() - done);
+            // SAFETY: `word_ptr` is 8-byte aligned and its word holds a byte of the checked
+            // range, so it is mapped: see `data_ptr`.
+            let word = unsafe { AtomicU64::from_ptr(word_ptr.cast::<u64>()) };
+            let mut bytes = [0; 8];
+            bytes[skip..skip + take].copy_from_slice(&src[done..done + take]);
+            if take == 8 {
+                word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+            } else {
+                let mut mask = [0; 8];
+                mask[skip..skip + take].fill(0xFF);
+                word.fetch_and(!u64::from_ne_bytes(mask), Ordering::Relaxed);
+                word.fetch_or(u64::from_ne_bytes(bytes), Ordering::Relaxed);
             }
-        }
-        let pos = head + 8 * words;
-        for (i, &byte) in rest[8 * words..].iter().enumerate() {
-            // SAFETY: inside the mapping (range checked above); any address is aligned
-            // for u8.
-            unsafe { AtomicU8::from_ptr(dst.add(pos + i)) }.store(byte, Ordering::Relaxed);
+            done += take;
+            skip = 0;
+            word_ptr = word_ptr.wrapping_add(8);
         }
         Ok(())
     }
 
     /// Address of `offset` in the data area; `offset <= capacity` (checked by the caller).
+    ///
+    /// The aligned 8-byte word holding any byte of the data area is mapped: the data area
+    /// starts on an 8-byte boundary (page-aligned base, `HEADER_LEN` a multiple of 8), so
+    /// the word starts inside it, and the word ends at or before the end of that byte's
+    /// page (pages are multiples of 8 bytes), which `mmap` mapped whole (a page of a file
+    /// mapping that holds a byte of the file is readable to its end, without `SIGBUS`).
     #[inline]
     fn data_ptr(&self, offset: usize) -> *mut u8 {
         // `wrapping_add` keeps this safe; the callers only dereference checked ranges.
@@ -233,12 +243,6 @@ impl Drop for Mapping {
     }
 }
 
-/// How many single bytes to copy from `ptr` before the first 8-byte boundary (at most
-/// `len`).
-fn leading_bytes(ptr: *const u8, len: usize) -> usize {
-    ((ptr as usize).wrapping_neg() % 8).min(len)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +257,24 @@ mod tests {
                 let mut back = vec![0xAA; len];
                 map.read(offset, &mut back).unwrap();
                 assert_eq!(back, &pattern[..len], "offset {offset} len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn partial_word_writes_keep_the_neighbouring_bytes() {
+        // A capacity that ends inside a word: the last word is partly past the data area.
+        let map = Mapping::anonymous(4096, 29).unwrap();
+        let pattern: Vec<u8> = (1..=29u8).collect();
+        for offset in 0..29 {
+            for len in 0..=29 - offset {
+                map.write(0, &[0xAA; 29]).unwrap();
+                map.write(offset, &pattern[..len]).unwrap();
+                let mut back = [0; 29];
+                map.read(0, &mut back).unwrap();
+                let mut expected = [0xAA; 29];
+                expected[offset..offset + len].copy_from_slice(&pattern[..len]);
+                assert_eq!(back, expected, "offset {offset} len {len}");
             }
         }
     }
