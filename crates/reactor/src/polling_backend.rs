@@ -40,8 +40,12 @@ impl PollingPoller {
         if !add {
             return self.poller.modify_with_mode(fd, event, PollMode::Level);
         }
-        // SAFETY: the only caller is `Registry`, which owns the source and deletes it
-        // from the poller before the source (and its fd) is dropped or handed back.
+        // `add_with_mode`'s contract: the fd stays open while it is registered with a
+        // poller that is still used. The only caller, `Registry`, owns the source: a
+        // failed add drops it unregistered, and `Registry`'s drop closes the poller (its
+        // first field) before the sources; `reset_after_fork` leaks the old one unused.
+        // SAFETY: the contract holds: besides those paths, `deregister`/`remove` delete
+        // the source from the poller before it is handed back or dropped.
         unsafe {
             self.poller
                 .add_with_mode(fd.as_raw_fd(), event, PollMode::Level)
