@@ -59,6 +59,10 @@ struct Slot<T> {
 /// file, not the fd number, and a registration outliving its fd (after a `dup`) would
 /// keep firing.
 pub struct Registry<T> {
+    // Field order is load-bearing: fields drop in declaration order, so the poller is
+    // closed before `slots` drops the sources still registered with it. The `polling`
+    // backend's `add_with_mode` SAFETY argument relies on that (a source is never closed
+    // while registered with a live poller).
     poller: Poller,
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
