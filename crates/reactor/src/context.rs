@@ -246,9 +246,26 @@ impl Context {
             shared: Arc::clone(&shared),
             callback: Some(Box::new(on_wake)),
         };
-        self.registry
+        let token = self
+            .registry
             .insert(Source::Waker(source), Interest::READ)?;
-        Ok(Waker::new(shared))
+        Ok(Waker::new(shared, token))
+    }
+
+    /// Takes `waker` out of the loop at once: its eventfd is deleted from the poller
+    /// (`epoll_ctl(EPOLL_CTL_DEL)`) and its closure dropped (after it returns, if this is
+    /// called from inside it); from then on `wake` on any clone returns `NotConnected`.
+    /// The eventfd itself is closed when the last clone of the `Waker` is dropped, so it
+    /// is never closed while still in the poller. Returns `false` if the waker is not in
+    /// this loop (already removed or closed, removed by
+    /// [`crate::Reactor::reset_after_fork`], or made by another loop).
+    pub fn remove_waker(&mut self, waker: &Waker) -> bool {
+        let token = waker.token();
+        if !matches!(self.registry.get(token), Some(Source::Waker(w)) if waker.shares(&w.shared)) {
+            return false;
+        }
+        // Dropping the source invalidates the waker and drops the closure.
+        self.registry.remove(token).is_some()
     }
 
     // ----- timers -----

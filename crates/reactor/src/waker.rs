@@ -17,6 +17,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::registry::Token;
 use crate::sync::atomic::{AtomicBool as ModelledBool, Ordering as ModelledOrdering};
 
 use rustix::event::{EventfdFlags, eventfd};
@@ -104,9 +105,13 @@ impl AsFd for WakerShared {
 
 /// Wakes a [`crate::Reactor`] from any thread; the loop then runs the closure given to
 /// [`crate::Context::waker`]. `Send + Sync + Clone`; clones wake the same closure.
+///
+/// [`crate::Context::remove_waker`] takes the waker out of its loop (its closure is
+/// dropped); the eventfd is closed when the last clone is dropped.
 #[derive(Clone)]
 pub struct Waker {
     shared: Arc<WakerShared>,
+    token: Token,
 }
 
 impl fmt::Debug for Waker {
@@ -119,15 +124,26 @@ impl fmt::Debug for Waker {
 }
 
 impl Waker {
-    pub(crate) fn new(shared: Arc<WakerShared>) -> Self {
-        Waker { shared }
+    pub(crate) fn new(shared: Arc<WakerShared>, token: Token) -> Self {
+        Waker { shared, token }
+    }
+
+    /// The loop's token for this waker.
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    /// Whether `shared` is this waker's state (a token alone may name a waker of
+    /// another loop).
+    pub(crate) fn shares(&self, shared: &Arc<WakerShared>) -> bool {
+        Arc::ptr_eq(&self.shared, shared)
     }
 
     /// `write(eventfd, 1)` unless a wake-up is already pending (then no syscall).
     ///
     /// # Errors
-    /// `NotConnected` if the waker's loop is gone (the reactor was dropped), or if this
-    /// is a forked child and the waker was made before
+    /// `NotConnected` if the waker's loop is gone (the reactor was dropped), if the waker
+    /// was removed ([`crate::Context::remove_waker`]), or if this is a forked child and the waker was made before
     /// [`crate::Reactor::reset_after_fork`]; the eventfd write's error.
     pub fn wake(&self) -> io::Result<()> {
         if !self.shared.valid.load(Ordering::Acquire) {
