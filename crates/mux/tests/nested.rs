@@ -3,43 +3,14 @@
 
 use std::cell::RefCell;
 use std::io::Write as _;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rustix::event::epoll;
 use shoal_mux::{Event, Mux, Options};
 use shoal_reactor::{Interest, Reactor};
-
-/// An outer epoll instance watching the mux's fd for reading.
-fn outer_epoll(mux: &Mux) -> OwnedFd {
-    let outer = epoll::create(epoll::CreateFlags::CLOEXEC).expect("epoll_create1");
-    epoll::add(
-        &outer,
-        mux.as_fd(),
-        epoll::EventData::new_u64(1),
-        epoll::EventFlags::IN,
-    )
-    .expect("epoll_ctl ADD mux fd");
-    outer
-}
-
-/// `epoll_wait` on the outer instance; the number of events.
-fn outer_wait(outer: &OwnedFd, timeout: Duration) -> usize {
-    let mut events = Vec::with_capacity(4);
-    let timeout = rustix::time::Timespec {
-        tv_sec: i64::try_from(timeout.as_secs()).expect("secs"),
-        tv_nsec: i64::from(timeout.subsec_nanos()),
-    };
-    epoll::wait(
-        outer,
-        rustix::buffer::spare_capacity(&mut events),
-        Some(&timeout),
-    )
-    .expect("epoll_wait");
-    events.len()
-}
+use shoal_test_util::OuterEpoll;
 
 /// Every event ready now, without waiting.
 fn drain(mux: &mut Mux) -> Vec<Event<()>> {
@@ -57,18 +28,18 @@ fn an_outer_epoll_wakes_when_a_handle_has_data() {
     let mut mux: Mux = Mux::new().expect("mux");
     let (ours, mut peer) = UnixStream::pair().expect("pair");
     let handle = mux.add(ours.into(), Options::default()).expect("add");
-    let outer = outer_epoll(&mux);
+    let outer = OuterEpoll::watching(&mux);
     // A connected stream is announced once (`Ready`, from its first writability).
     let initial = drain(&mut mux);
     assert!(
         matches!(initial.as_slice(), [Event::Ready { handle: h }] if *h == handle),
         "{initial:?}"
     );
-    assert_eq!(outer_wait(&outer, Duration::ZERO), 0, "idle");
+    assert_eq!(outer.wait(Duration::ZERO), 0, "idle");
 
     peer.write_all(b"ping").expect("write");
     assert_eq!(
-        outer_wait(&outer, Duration::from_secs(5)),
+        outer.wait(Duration::from_secs(5)),
         1,
         "the mux's fd became readable"
     );
@@ -77,11 +48,7 @@ fn an_outer_epoll_wakes_when_a_handle_has_data() {
         matches!(events.as_slice(), [Event::Read { handle: h, data, .. }] if *h == handle && data.as_slice() == b"ping"),
         "{events:?}"
     );
-    assert_eq!(
-        outer_wait(&outer, Duration::ZERO),
-        0,
-        "drained: not readable"
-    );
+    assert_eq!(outer.wait(Duration::ZERO), 0, "drained: not readable");
     assert!(!mux.has_events());
 }
 
@@ -90,17 +57,17 @@ fn queued_events_are_not_on_the_fd_so_has_events_comes_first() {
     let mut mux: Mux = Mux::new().expect("mux");
     let (ours, _peer) = UnixStream::pair().expect("pair");
     let handle = mux.add(ours.into(), Options::default()).expect("add");
-    let outer = outer_epoll(&mux);
+    let outer = OuterEpoll::watching(&mux);
     let initial = drain(&mut mux);
     assert!(
         matches!(initial.as_slice(), [Event::Ready { handle: h }] if *h == handle),
         "{initial:?}"
     );
-    assert_eq!(outer_wait(&outer, Duration::ZERO), 0, "idle");
+    assert_eq!(outer.wait(Duration::ZERO), 0, "idle");
     mux.push_event(Event::Sent { handle });
     // The kernel has nothing for the mux: an outer loop that only waited on the fd
     // would sleep with an event queued.
-    assert_eq!(outer_wait(&outer, Duration::ZERO), 0);
+    assert_eq!(outer.wait(Duration::ZERO), 0);
     assert!(mux.has_events());
     let events = drain(&mut mux);
     assert!(

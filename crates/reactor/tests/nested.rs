@@ -3,42 +3,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::Write as _;
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rustix::event::epoll;
 use shoal_reactor::{Backend, Interest, Reactor, Read, Socket};
-
-/// An outer epoll instance watching the reactor's fd for reading.
-fn outer_epoll(reactor: &Reactor) -> OwnedFd {
-    let outer = epoll::create(epoll::CreateFlags::CLOEXEC).expect("epoll_create1");
-    epoll::add(
-        &outer,
-        reactor.as_fd(),
-        epoll::EventData::new_u64(1),
-        epoll::EventFlags::IN,
-    )
-    .expect("epoll_ctl ADD reactor fd");
-    outer
-}
-
-/// `epoll_wait` on the outer instance; the number of events.
-fn outer_wait(outer: &OwnedFd, timeout: Duration) -> usize {
-    let mut events = Vec::with_capacity(4);
-    let timeout = rustix::time::Timespec {
-        tv_sec: i64::try_from(timeout.as_secs()).expect("secs"),
-        tv_nsec: i64::from(timeout.subsec_nanos()),
-    };
-    epoll::wait(
-        outer,
-        rustix::buffer::spare_capacity(&mut events),
-        Some(&timeout),
-    )
-    .expect("epoll_wait");
-    events.len()
-}
+use shoal_test_util::OuterEpoll;
 
 #[test]
 fn an_outer_epoll_wakes_when_a_registered_fd_is_readable() {
@@ -56,8 +26,8 @@ fn an_outer_epoll_wakes_when_a_registered_fd_is_readable() {
                 sink.borrow_mut().extend_from_slice(&buf[..n]);
             })
             .expect("register_fd");
-        let outer = outer_epoll(&reactor);
-        assert_eq!(outer_wait(&outer, Duration::ZERO), 0, "{backend:?}: idle");
+        let outer = OuterEpoll::watching(&reactor);
+        assert_eq!(outer.wait(Duration::ZERO), 0, "{backend:?}: idle");
         assert!(!reactor.has_pending_work(), "{backend:?}");
         assert_eq!(
             reactor.next_wait(),
@@ -67,14 +37,14 @@ fn an_outer_epoll_wakes_when_a_registered_fd_is_readable() {
 
         peer.write_all(b"hello").expect("write");
         assert_eq!(
-            outer_wait(&outer, Duration::from_secs(5)),
+            outer.wait(Duration::from_secs(5)),
             1,
             "{backend:?}: the reactor's fd became readable"
         );
         reactor.run_once(Some(Duration::ZERO)).expect("run_once");
         assert_eq!(got.borrow().as_slice(), b"hello", "{backend:?}");
         assert_eq!(
-            outer_wait(&outer, Duration::ZERO),
+            outer.wait(Duration::ZERO),
             0,
             "{backend:?}: read, so no longer readable"
         );
@@ -103,15 +73,15 @@ fn pushed_back_bytes_are_pending_work_the_fd_does_not_show() {
                 }
             })
             .expect("register_socket");
-        let outer = outer_epoll(&reactor);
+        let outer = OuterEpoll::watching(&reactor);
         peer.write_all(b"later").expect("write");
-        assert_eq!(outer_wait(&outer, Duration::from_secs(5)), 1, "{backend:?}");
+        assert_eq!(outer.wait(Duration::from_secs(5)), 1, "{backend:?}");
         reactor.run_once(Some(Duration::ZERO)).expect("run_once");
         assert_eq!(calls.get(), 2, "{backend:?}");
         assert!(consumed.borrow().is_empty(), "{backend:?}");
 
         // The kernel buffer is empty: the fd does not fire, yet there is work.
-        assert_eq!(outer_wait(&outer, Duration::ZERO), 0, "{backend:?}");
+        assert_eq!(outer.wait(Duration::ZERO), 0, "{backend:?}");
         assert!(reactor.has_pending_work(), "{backend:?}");
         assert_eq!(reactor.next_wait(), Some(Duration::ZERO), "{backend:?}");
 
