@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
-use shoal_mux::{Event, Mux, Options};
+use shoal_mux::{Event, Handle, Mux, Options};
 use shoal_reactor::{Interest, Reactor};
 use shoal_test_util::OuterEpoll;
 
@@ -23,10 +23,11 @@ fn drain(mux: &mut Mux) -> Vec<Event<()>> {
     }
 }
 
-#[test]
-fn an_outer_epoll_wakes_when_a_handle_has_data() {
+/// A mux with one connected unix stream (the peer end returned), watched by an outer
+/// epoll, after the stream's one `Ready` event was taken: nothing is pending.
+fn idle_mux_with_a_stream() -> (Mux, UnixStream, Handle, OuterEpoll) {
     let mut mux: Mux = Mux::new().expect("mux");
-    let (ours, mut peer) = UnixStream::pair().expect("pair");
+    let (ours, peer) = UnixStream::pair().expect("pair");
     let handle = mux.add(ours.into(), Options::default()).expect("add");
     let outer = OuterEpoll::watching(&mux);
     // A connected stream is announced once (`Ready`, from its first writability).
@@ -36,6 +37,12 @@ fn an_outer_epoll_wakes_when_a_handle_has_data() {
         "{initial:?}"
     );
     assert_eq!(outer.wait(Duration::ZERO), 0, "idle");
+    (mux, peer, handle, outer)
+}
+
+#[test]
+fn an_outer_epoll_wakes_when_a_handle_has_data() {
+    let (mut mux, mut peer, handle, outer) = idle_mux_with_a_stream();
 
     peer.write_all(b"ping").expect("write");
     assert_eq!(
@@ -54,16 +61,7 @@ fn an_outer_epoll_wakes_when_a_handle_has_data() {
 
 #[test]
 fn queued_events_are_not_on_the_fd_so_has_events_comes_first() {
-    let mut mux: Mux = Mux::new().expect("mux");
-    let (ours, _peer) = UnixStream::pair().expect("pair");
-    let handle = mux.add(ours.into(), Options::default()).expect("add");
-    let outer = OuterEpoll::watching(&mux);
-    let initial = drain(&mut mux);
-    assert!(
-        matches!(initial.as_slice(), [Event::Ready { handle: h }] if *h == handle),
-        "{initial:?}"
-    );
-    assert_eq!(outer.wait(Duration::ZERO), 0, "idle");
+    let (mut mux, _peer, handle, outer) = idle_mux_with_a_stream();
     mux.push_event(Event::Sent { handle });
     // The kernel has nothing for the mux: an outer loop that only waited on the fd
     // would sleep with an event queued.
