@@ -268,7 +268,9 @@ impl<C> WriteQueue<C> {
                 }
                 Some(Item::Bytes(_)) => {}
             }
-            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOVECS);
+            // On the stack: one flush per write on the hot path, no allocation.
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
             let mut offered = 0;
             for (i, item) in self.items.iter().enumerate() {
                 let Item::Bytes(bytes) = item else { break };
@@ -278,13 +280,13 @@ impl<C> WriteQueue<C> {
                     &bytes[..]
                 };
                 offered += bytes.len();
-                slices.push(IoSlice::new(bytes));
-                if slices.len() == MAX_IOVECS {
+                slices[count] = IoSlice::new(bytes);
+                count += 1;
+                if count == MAX_IOVECS {
                     break;
                 }
             }
-            let result = writer(&slices);
-            drop(slices);
+            let result = writer(&slices[..count]);
             match result {
                 Ok(0) => {
                     let e = io::Error::new(io::ErrorKind::WriteZero, "write returned 0");
