@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use rustix::event::epoll;
 use shoal_bench::{median, process_cpu_time, table, thread_cpu_time};
-use shoal_udp_pump::{ReadinessFd, UdpPump, bind_udp, kernel_drops, local_addr, socket_inode};
+use shoal_udp_pump::{
+    PumpBuilder, ReadinessFd, UdpPump, bind_udp, kernel_drops, local_addr, socket_inode,
+};
 
 const PAYLOAD: usize = 64;
 const RCVBUF: usize = 4 << 20;
@@ -29,6 +31,7 @@ enum Receiver {
     Recvmmsg,
     PumpRecv,
     PumpEpoll,
+    PumpEpollLinger,
 }
 
 impl Receiver {
@@ -38,6 +41,9 @@ impl Receiver {
             Receiver::Recvmmsg => "`recvmmsg` loop, 64 per call (libc)",
             Receiver::PumpRecv => "`UdpPump`, owner blocks in `recv`",
             Receiver::PumpEpoll => "`UdpPump` + `ReadinessFd`, owner in `epoll_wait` + `drain`",
+            Receiver::PumpEpollLinger => {
+                "the same, `linger(2 ms)` and `batch(256)`: the owner woken per 256 packets"
+            }
         }
     }
 }
@@ -213,9 +219,10 @@ fn pump_recv(fd: OwnedFd, sent: u64, done: &AtomicBool) -> u64 {
     pump.counters().received
 }
 
-fn pump_epoll(fd: OwnedFd, sent: u64, done: &AtomicBool) -> u64 {
+/// `UdpPump` with a `ReadinessFd` in an epoll loop, built by `builder`.
+fn pump_epoll(builder: PumpBuilder, fd: OwnedFd, sent: u64, done: &AtomicBool) -> u64 {
     let wake = ReadinessFd::new().unwrap();
-    let pump = UdpPump::builder().spawn(fd, wake.clone()).unwrap();
+    let pump = builder.spawn(fd, wake.clone()).unwrap();
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
     epoll::add(
         &ep,
@@ -260,7 +267,17 @@ fn run(receiver: Receiver, rate: f64) -> Outcome {
             Receiver::PlainRecvfrom => plain(&socket, sent, &done),
             Receiver::Recvmmsg => mmsg(&socket, sent, &done),
             Receiver::PumpRecv => pump_recv(socket.try_clone().unwrap(), sent, &done),
-            Receiver::PumpEpoll => pump_epoll(socket.try_clone().unwrap(), sent, &done),
+            Receiver::PumpEpoll => {
+                pump_epoll(UdpPump::builder(), socket.try_clone().unwrap(), sent, &done)
+            }
+            Receiver::PumpEpollLinger => pump_epoll(
+                UdpPump::builder()
+                    .linger(Duration::from_millis(2))
+                    .batch(256),
+                socket.try_clone().unwrap(),
+                sent,
+                &done,
+            ),
         });
         // Let the receiver block in its first receive before traffic starts.
         std::thread::sleep(Duration::from_millis(50));
@@ -286,6 +303,7 @@ fn main() {
         Receiver::Recvmmsg,
         Receiver::PumpRecv,
         Receiver::PumpEpoll,
+        Receiver::PumpEpollLinger,
     ];
     let mut rows = Vec::new();
     for rate in [50_000.0, 150_000.0] {

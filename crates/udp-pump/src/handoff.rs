@@ -7,8 +7,8 @@
 //! waker (the crate's `sync` module switches the atomics under `--cfg loom`).
 //!
 //! The protocol:
-//! - the producer counts each packet as received, pushes it according to the [`Policy`],
-//!   and after the whole batch, if it queued anything, sets the `pending` flag with a
+//! - the producer counts the batch's packets as received, pushes them according to the
+//!   [`Policy`], and after the whole batch, if it queued anything, sets the `pending` flag with a
 //!   `swap`; only the call that turned the flag on signals the consumer (one coalesced
 //!   wake-up per batch, none while the consumer has not yet reacted). Under
 //!   [`Policy::Block`] it also wakes the consumer before it waits for room: the end of
@@ -211,24 +211,31 @@ impl<Tx, Rx> Producer<Tx, Rx> {
         Producer { tx, rx, policy }
     }
 
-    /// Hands a batch over: counts, queues by policy, then wakes the owner once if it is
-    /// not already pending. Returns how many items were queued.
-    pub fn publish<P, N, I>(&self, shared: &Shared<N>, batch: I) -> usize
+    /// Hands a batch over (emptying `batch`, which keeps its allocation): counts it, queues
+    /// it by policy, then wakes the owner once if it is not already pending. Returns how
+    /// many items were queued.
+    ///
+    /// The whole batch is counted received (and its failed receives in `errors`) before
+    /// its first item is queued: one atomic add per batch, not per packet.
+    pub fn publish<P, N>(&self, shared: &Shared<N>, batch: &mut Vec<Item<P>>) -> usize
     where
         N: Notify,
         Tx: QueueTx<Item<P>>,
         Rx: QueueRx<Item<P>>,
-        I: IntoIterator<Item = Item<P>>,
     {
         let counters = &shared.counters;
+        let packets = batch.iter().filter(|item| item.is_ok()).count();
+        let failures = batch.len() - packets;
+        if packets > 0 {
+            counters.received.fetch_add(packets as u64, SeqCst);
+        }
+        if failures > 0 {
+            counters.errors.fetch_add(failures as u64, SeqCst);
+        }
         let mut queued = 0;
-        for item in batch {
+        let mut dropped = 0;
+        for item in batch.drain(..) {
             let is_packet = item.is_ok();
-            if is_packet {
-                counters.received.fetch_add(1, SeqCst);
-            } else {
-                counters.errors.fetch_add(1, SeqCst);
-            }
             let outcome = match self.policy {
                 Policy::Block => self.push_or_wait(shared, item),
                 Policy::DropNewest => self.tx.try_push(item).map_err(drop),
@@ -237,11 +244,12 @@ impl<Tx, Rx> Producer<Tx, Rx> {
             match outcome {
                 Ok(()) => queued += 1,
                 // Error reports that find no room are only counted in `errors`.
-                Err(()) if is_packet => {
-                    counters.dropped.fetch_add(1, SeqCst);
-                }
+                Err(()) if is_packet => dropped += 1,
                 Err(()) => {}
             }
+        }
+        if dropped > 0 {
+            counters.dropped.fetch_add(dropped, SeqCst);
         }
         if queued > 0 {
             self.wake(shared);

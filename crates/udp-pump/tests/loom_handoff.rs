@@ -102,8 +102,8 @@ fn pump(capacity: usize, policy: Policy) -> Pump {
     )
 }
 
-fn packets(range: std::ops::Range<u32>) -> impl Iterator<Item = Item<u32>> {
-    range.map(Ok)
+fn packets(range: std::ops::Range<u32>) -> Vec<Item<u32>> {
+    range.map(Ok).collect()
 }
 
 /// One wake-up's worth of draining, as an event loop does it.
@@ -137,7 +137,7 @@ fn no_lost_packet_no_lost_wakeup() {
         let producer_shared = Arc::clone(&shared);
         let thread = loom::thread::spawn(move || {
             for seq in 0..3 {
-                producer.publish(&producer_shared, packets(seq..seq + 1));
+                producer.publish(&producer_shared, &mut packets(seq..seq + 1));
             }
         });
         let mut got = Vec::new();
@@ -162,7 +162,7 @@ fn block_wakes_before_waiting() {
         let (shared, producer, consumer) = pump(1, Policy::Block);
         let producer_shared = Arc::clone(&shared);
         let thread = loom::thread::spawn(move || {
-            producer.publish(&producer_shared, packets(0..3));
+            producer.publish(&producer_shared, &mut packets(0..3));
         });
         let mut got = Vec::new();
         while got.len() < 3 {
@@ -182,7 +182,7 @@ fn stop_ends_a_blocked_producer() {
         let (shared, producer, consumer) = pump(1, Policy::Block);
         let producer_shared = Arc::clone(&shared);
         let thread = loom::thread::spawn(move || {
-            producer.publish(&producer_shared, packets(0..3));
+            producer.publish(&producer_shared, &mut packets(0..3));
         });
         let mut got = Vec::new();
         drain_once(&shared, &consumer, &mut got);
@@ -211,7 +211,7 @@ fn dropping(policy: Policy) {
         let done = Arc::new(AtomicBool::new(false));
         let producer_done = Arc::clone(&done);
         let thread = loom::thread::spawn(move || {
-            producer.publish(&producer_shared, packets(0..2));
+            producer.publish(&producer_shared, &mut packets(0..2));
             producer_done.store(true, SeqCst);
             // The pump thread's last act: a wake-up so the owner sees it has ended.
             producer.wake(&producer_shared);

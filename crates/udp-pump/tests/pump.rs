@@ -185,3 +185,29 @@ fn a_failed_receive_is_reported_with_its_errno_and_the_pump_goes_on() {
     assert_eq!(pump.recv().unwrap().unwrap().data(), b"back");
     assert_eq!(pump.counters().received, 1);
 }
+
+#[test]
+fn packets_keep_their_bytes_after_the_pump_and_their_batch_mates_are_gone() {
+    let socket = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = local_addr(&socket).unwrap();
+    let pump = UdpPump::builder()
+        .recv_buffer(1 << 20)
+        .spawn(socket, ())
+        .unwrap();
+    // Sent in one burst, so that batches hold several packets each.
+    send_numbered(&sender_for(addr), addr, 0, 50, 100);
+    let mut packets: Vec<_> = (0..50).map(|_| pump.recv().unwrap().unwrap()).collect();
+    drop(pump);
+    // Dropping every other packet must not disturb the bytes of those kept.
+    let mut seq = 0;
+    packets.retain(|_| {
+        seq += 1;
+        seq % 2 == 0
+    });
+    for (packet, expected) in packets.iter().zip((1..50).step_by(2)) {
+        assert_eq!(seq_of(packet.data()), expected);
+        assert_eq!(packet.data().len(), 100);
+    }
+    let copy = packets.pop().unwrap().into_vec();
+    assert_eq!((seq_of(&copy), copy.len()), (49, 100));
+}
