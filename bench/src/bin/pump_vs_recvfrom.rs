@@ -31,6 +31,7 @@ enum Receiver {
     Recvmmsg,
     PumpRecv,
     PumpEpoll,
+    PumpRecvLinger,
     PumpEpollLinger,
 }
 
@@ -41,8 +42,9 @@ impl Receiver {
             Receiver::Recvmmsg => "`recvmmsg` loop, 64 per call (libc)",
             Receiver::PumpRecv => "`UdpPump`, owner blocks in `recv`",
             Receiver::PumpEpoll => "`UdpPump` + `ReadinessFd`, owner in `epoll_wait` + `drain`",
+            Receiver::PumpRecvLinger => "`UdpPump`, `linger(2 ms)`, `batch(256)`, owner in `recv`",
             Receiver::PumpEpollLinger => {
-                "the same, `linger(2 ms)` and `batch(256)`: the owner woken per 256 packets"
+                "`UdpPump`, `linger(2 ms)`, `batch(256)`, `ReadinessFd` + `epoll_wait` + `drain`"
             }
         }
     }
@@ -201,8 +203,9 @@ fn idle(done: &AtomicBool, since: &mut Option<Instant>) -> bool {
     since.elapsed() >= IDLE
 }
 
-fn pump_recv(fd: OwnedFd, sent: u64, done: &AtomicBool) -> u64 {
-    let pump = UdpPump::builder().spawn(fd, ()).unwrap();
+/// `UdpPump` built by `builder`, its owner blocking in `recv_timeout`.
+fn pump_recv(builder: PumpBuilder, fd: OwnedFd, sent: u64, done: &AtomicBool) -> u64 {
+    let pump = builder.spawn(fd, ()).unwrap();
     let mut idle_since = None;
     let mut delivered = 0;
     while delivered < sent {
@@ -254,6 +257,13 @@ fn pump_epoll(builder: PumpBuilder, fd: OwnedFd, sent: u64, done: &AtomicBool) -
     pump.counters().received
 }
 
+/// The lingering configuration measured: batches held 2 ms, up to 256 packets.
+fn lingering() -> PumpBuilder {
+    UdpPump::builder()
+        .linger(Duration::from_millis(2))
+        .batch(256)
+}
+
 fn run(receiver: Receiver, rate: f64) -> Outcome {
     let socket = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
     shoal_udp_pump::request_recv_buffer_size(&socket, RCVBUF).unwrap();
@@ -266,18 +276,18 @@ fn run(receiver: Receiver, rate: f64) -> Outcome {
         let receiving = scope.spawn(|| match receiver {
             Receiver::PlainRecvfrom => plain(&socket, sent, &done),
             Receiver::Recvmmsg => mmsg(&socket, sent, &done),
-            Receiver::PumpRecv => pump_recv(socket.try_clone().unwrap(), sent, &done),
+            Receiver::PumpRecv => {
+                pump_recv(UdpPump::builder(), socket.try_clone().unwrap(), sent, &done)
+            }
+            Receiver::PumpRecvLinger => {
+                pump_recv(lingering(), socket.try_clone().unwrap(), sent, &done)
+            }
             Receiver::PumpEpoll => {
                 pump_epoll(UdpPump::builder(), socket.try_clone().unwrap(), sent, &done)
             }
-            Receiver::PumpEpollLinger => pump_epoll(
-                UdpPump::builder()
-                    .linger(Duration::from_millis(2))
-                    .batch(256),
-                socket.try_clone().unwrap(),
-                sent,
-                &done,
-            ),
+            Receiver::PumpEpollLinger => {
+                pump_epoll(lingering(), socket.try_clone().unwrap(), sent, &done)
+            }
         });
         // Let the receiver block in its first receive before traffic starts.
         std::thread::sleep(Duration::from_millis(50));
@@ -303,6 +313,7 @@ fn main() {
         Receiver::Recvmmsg,
         Receiver::PumpRecv,
         Receiver::PumpEpoll,
+        Receiver::PumpRecvLinger,
         Receiver::PumpEpollLinger,
     ];
     let mut rows = Vec::new();

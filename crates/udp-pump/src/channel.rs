@@ -2,15 +2,17 @@
 
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::handoff::{QueueRx, QueueTx};
-use crate::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-/// How long a blocked push waits before it looks at the stop flag again: the bound on
-/// how late a stop is noticed by a pump held up by a full queue under
-/// [`Policy::Block`](crate::Policy::Block).
-const STOP_CHECK: Duration = Duration::from_millis(20);
+/// The first pause of a producer that finds the queue full under
+/// [`Policy::Block`](crate::Policy::Block); it doubles per look up to [`MAX_ROOM_WAIT`].
+const MIN_ROOM_WAIT: Duration = Duration::from_micros(50);
+
+/// The longest pause between two looks at a full queue: the bound on how late room (or
+/// a stop) is noticed.
+const MAX_ROOM_WAIT: Duration = Duration::from_millis(5);
 
 impl<T: Send> QueueTx<T> for Sender<T> {
     fn try_push(&self, item: T) -> Result<(), T> {
@@ -19,15 +21,9 @@ impl<T: Send> QueueTx<T> for Sender<T> {
         })
     }
 
-    fn push_unless_stopped(&self, mut item: T, stop: &AtomicBool) -> Result<(), T> {
-        loop {
-            match self.send_timeout(item, STOP_CHECK) {
-                Ok(()) => return Ok(()),
-                Err(SendTimeoutError::Disconnected(back)) => return Err(back),
-                Err(SendTimeoutError::Timeout(back)) if stop.load(SeqCst) => return Err(back),
-                Err(SendTimeoutError::Timeout(back)) => item = back,
-            }
-        }
+    fn wait_for_room(&self, round: u32) {
+        let pause = MIN_ROOM_WAIT.saturating_mul(1 << round.min(16));
+        std::thread::sleep(pause.min(MAX_ROOM_WAIT));
     }
 }
 

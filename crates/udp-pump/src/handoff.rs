@@ -4,13 +4,20 @@
 //! Production runs it over a bounded `crossbeam-channel` ([`crate::channel`]) and a
 //! [`Notify`] such as [`ReadinessFd`](crate::ReadinessFd); the loom models in
 //! `tests/loom_*.rs` run the same code over a `loom::sync::Mutex<VecDeque>` and a modelled
-//! waker (the crate's `sync` module switches the atomics under `--cfg loom`).
+//! waker (the crate's `sync` module switches the atomics and the consumer's mutex under
+//! `--cfg loom`).
+//!
+//! A batch crosses the queue as one [`Run`]: one queue operation per batch, not per
+//! packet, so that the two threads exchange a cache line per batch rather than per
+//! packet. The capacity still counts items (packets and error reports) exactly: the
+//! `queued` count says how many are in the queue, the producer splits a run that does not
+//! fit, and the consumer takes a run out whole and hands its items over one by one.
 //!
 //! The protocol:
-//! - the producer counts the batch's packets as received, pushes them according to the
-//!   [`Policy`], and after the whole batch, if it queued anything, sets the `pending` flag with a
-//!   `swap`; only the call that turned the flag on signals the consumer (one coalesced
-//!   wake-up per batch, none while the consumer has not yet reacted). Under
+//! - the producer counts the batch's packets as received, queues them according to the
+//!   [`Policy`], and after the whole batch, if it queued anything, sets the `pending`
+//!   flag with a `swap`; only the call that turned the flag on signals the consumer (one
+//!   coalesced wake-up per batch, none while the consumer has not yet reacted). Under
 //!   [`Policy::Block`] it also wakes the consumer before it waits for room: the end of
 //!   the batch cannot come before the consumer has made room (the loom model
 //!   `block_wakes_before_waiting` in `tests/loom_handoff.rs` deadlocks without this);
@@ -21,9 +28,12 @@
 //! Counters add up at every instant a [`Counters::snapshot`] can observe:
 //! `received = delivered + dropped + in_flight`, with `in_flight ≥ 0`.
 
+use std::collections::VecDeque;
 use std::io;
+use std::sync::PoisonError;
 
-use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 /// The producer's end of a bounded queue.
 pub trait QueueTx<T>: Send {
@@ -33,15 +43,14 @@ pub trait QueueTx<T>: Send {
     /// The item itself when the queue is full (or has no consumer end any more).
     fn try_push(&self, item: T) -> Result<(), T>;
 
-    /// Pushes `item`, waiting for room, unless `stop` is set while it waits.
-    ///
-    /// # Errors
-    /// The item itself when `stop` was observed before there was room.
-    fn push_unless_stopped(&self, item: T, stop: &AtomicBool) -> Result<(), T>;
+    /// Waits a little before the producer looks again at a full queue under
+    /// [`Policy::Block`]; `round` counts the looks so far (production backs off from
+    /// tens of microseconds to a few milliseconds, the loom models yield).
+    fn wait_for_room(&self, round: u32);
 }
 
-/// The consumer's end of a bounded queue (the producer holds one too, to drop the oldest
-/// item under [`Policy::DropOldest`]).
+/// The consumer's end of a bounded queue (the producer holds one too, to take queued runs
+/// back under [`Policy::DropOldest`]).
 pub trait QueueRx<T>: Send {
     /// Pops the oldest item, if any, without waiting.
     fn pop(&self) -> Option<T>;
@@ -151,14 +160,20 @@ impl Counters {
     }
 }
 
-/// What one queue slot carries: a packet, or a failed receive.
+/// What the owner is handed: a packet, or a failed receive.
 pub type Item<P> = Result<P, io::Error>;
+
+/// What one queue slot carries: some of a batch's items, in receive order (never empty).
+pub type Run<P> = Vec<Item<P>>;
 
 /// State shared by both ends: the wake-up, its pending flag, the stop flag, counters.
 #[derive(Debug)]
 pub struct Shared<N> {
     counters: Counters,
     pending: CacheLine<AtomicBool>,
+    /// Items in the queue, which the capacity bounds: added by the producer before it
+    /// pushes a run, taken off by whoever pops it.
+    queued: CacheLine<AtomicUsize>,
     notify: N,
     stop: AtomicBool,
 }
@@ -169,6 +184,7 @@ impl<N: Notify> Shared<N> {
         Shared {
             counters: Counters::default(),
             pending: CacheLine(AtomicBool::new(false)),
+            queued: CacheLine(AtomicUsize::new(0)),
             notify,
             stop: AtomicBool::new(false),
         }
@@ -196,32 +212,53 @@ impl<N: Notify> Shared<N> {
     }
 }
 
+impl<N> Shared<N> {
+    /// Counts the packets among `items` as dropped (error reports are only counted in
+    /// `errors`).
+    fn count_dropped<P>(&self, items: &[Item<P>]) {
+        let packets = items.iter().filter(|item| item.is_ok()).count();
+        if packets > 0 {
+            self.counters.dropped.fetch_add(packets as u64, SeqCst);
+        }
+    }
+
+    /// Takes a popped run's items off the queued count.
+    fn unqueue<P>(&self, run: &Run<P>) {
+        self.queued.fetch_sub(run.len(), SeqCst);
+    }
+}
+
 /// The pump thread's end of the handoff.
 #[derive(Debug)]
 pub struct Producer<Tx, Rx> {
     tx: Tx,
     rx: Rx,
     policy: Policy,
+    capacity: usize,
 }
 
 impl<Tx, Rx> Producer<Tx, Rx> {
-    /// A producer pushing through `tx`, dropping the oldest through `rx` when the policy
-    /// says so.
-    pub fn new(tx: Tx, rx: Rx, policy: Policy) -> Self {
-        Producer { tx, rx, policy }
+    /// A producer pushing through `tx` at most `capacity` items (at least 1) into the
+    /// queue, taking runs back through `rx` when the policy drops the oldest.
+    pub fn new(tx: Tx, rx: Rx, policy: Policy, capacity: usize) -> Self {
+        Producer {
+            tx,
+            rx,
+            policy,
+            capacity: capacity.max(1),
+        }
     }
 
-    /// Hands a batch over (emptying `batch`, which keeps its allocation): counts it, queues
-    /// it by policy, then wakes the owner once if it is not already pending. Returns how
-    /// many items were queued.
+    /// Hands a batch over: counts it, queues it by policy, then wakes the owner once if it
+    /// is not already pending. Returns how many items were queued.
     ///
     /// The whole batch is counted received (and its failed receives in `errors`) before
     /// its first item is queued: one atomic add per batch, not per packet.
-    pub fn publish<P, N>(&self, shared: &Shared<N>, batch: &mut Vec<Item<P>>) -> usize
+    pub fn publish<P, N>(&self, shared: &Shared<N>, batch: Run<P>) -> usize
     where
         N: Notify,
-        Tx: QueueTx<Item<P>>,
-        Rx: QueueRx<Item<P>>,
+        Tx: QueueTx<Run<P>>,
+        Rx: QueueRx<Run<P>>,
     {
         let counters = &shared.counters;
         let packets = batch.iter().filter(|item| item.is_ok()).count();
@@ -232,25 +269,16 @@ impl<Tx, Rx> Producer<Tx, Rx> {
         if failures > 0 {
             counters.errors.fetch_add(failures as u64, SeqCst);
         }
-        let mut queued = 0;
-        let mut dropped = 0;
-        for item in batch.drain(..) {
-            let is_packet = item.is_ok();
-            let outcome = match self.policy {
-                Policy::Block => self.push_or_wait(shared, item),
-                Policy::DropNewest => self.tx.try_push(item).map_err(drop),
-                Policy::DropOldest => self.push_dropping_oldest(counters, item),
-            };
-            match outcome {
-                Ok(()) => queued += 1,
-                // Error reports that find no room are only counted in `errors`.
-                Err(()) if is_packet => dropped += 1,
-                Err(()) => {}
+        let queued = match self.policy {
+            Policy::Block => self.push_or_wait(shared, batch),
+            Policy::DropNewest => {
+                let mut batch = batch;
+                let surplus = batch.split_off(self.room(shared).min(batch.len()));
+                shared.count_dropped(&surplus);
+                self.push(shared, batch)
             }
-        }
-        if dropped > 0 {
-            counters.dropped.fetch_add(dropped, SeqCst);
-        }
+            Policy::DropOldest => self.push_dropping_oldest(shared, batch),
+        };
         if queued > 0 {
             self.wake(shared);
         }
@@ -264,59 +292,106 @@ impl<Tx, Rx> Producer<Tx, Rx> {
         }
     }
 
-    /// Pushes, or — the queue being full — wakes the owner (who may be waiting for the
-    /// end of this batch, which cannot come before there is room) and waits for room.
-    fn push_or_wait<P, N: Notify>(&self, shared: &Shared<N>, item: Item<P>) -> Result<(), ()>
-    where
-        Tx: QueueTx<Item<P>>,
-    {
-        let item = match self.tx.try_push(item) {
-            Ok(()) => return Ok(()),
-            Err(back) => back,
-        };
-        self.wake(shared);
-        self.tx
-            .push_unless_stopped(item, &shared.stop)
-            .map_err(drop)
+    /// How many more items the queue takes now.
+    fn room<N>(&self, shared: &Shared<N>) -> usize {
+        self.capacity.saturating_sub(shared.queued.load(SeqCst))
     }
 
-    fn push_dropping_oldest<P>(&self, counters: &Counters, mut item: Item<P>) -> Result<(), ()>
+    /// Queues `run` (which fits), counting it queued first so that a pop never takes off
+    /// more than was added. Returns how many items were queued.
+    fn push<P, N>(&self, shared: &Shared<N>, run: Run<P>) -> usize
     where
-        Tx: QueueTx<Item<P>>,
-        Rx: QueueRx<Item<P>>,
+        Tx: QueueTx<Run<P>>,
     {
-        loop {
-            match self.tx.try_push(item) {
-                Ok(()) => return Ok(()),
-                Err(back) => item = back,
-            }
-            match self.rx.pop() {
-                Some(Ok(_)) => {
-                    counters.dropped.fetch_add(1, SeqCst);
-                }
-                Some(Err(_)) => {}
-                // The owner emptied the queue meanwhile: room now. A queue that stays
-                // full with nothing to pop has no consumer end: drop the newest.
-                None => return self.tx.try_push(item).map_err(drop),
+        if run.is_empty() {
+            return 0;
+        }
+        let len = run.len();
+        shared.queued.fetch_add(len, SeqCst);
+        match self.tx.try_push(run) {
+            Ok(()) => len,
+            // The slots outnumber the items the capacity allows, so this is a queue
+            // without a consumer end: what could not be queued is dropped.
+            Err(run) => {
+                shared.unqueue(&run);
+                shared.count_dropped(&run);
+                0
             }
         }
+    }
+
+    /// Queues what fits and, the queue being full, wakes the owner (who may be waiting
+    /// for the end of this batch, which cannot come before there is room) and waits for
+    /// room, until all is queued or a stop is requested (the rest is then dropped).
+    fn push_or_wait<P, N: Notify>(&self, shared: &Shared<N>, mut run: Run<P>) -> usize
+    where
+        Tx: QueueTx<Run<P>>,
+    {
+        let mut queued = 0;
+        let mut round = 0;
+        loop {
+            let rest = run.split_off(self.room(shared).min(run.len()));
+            queued += self.push(shared, run);
+            if rest.is_empty() {
+                return queued;
+            }
+            run = rest;
+            self.wake(shared);
+            if shared.stop_requested() {
+                shared.count_dropped(&run);
+                return queued;
+            }
+            self.tx.wait_for_room(round);
+            round = round.saturating_add(1);
+        }
+    }
+
+    /// Makes room by dropping the oldest items: those of queued runs, taken back and
+    /// queued again as one run with this one, then the oldest of this run itself.
+    fn push_dropping_oldest<P, N>(&self, shared: &Shared<N>, mut run: Run<P>) -> usize
+    where
+        Tx: QueueTx<Run<P>>,
+        Rx: QueueRx<Run<P>>,
+    {
+        if run.len() > self.room(shared) {
+            let mut merged = Vec::new();
+            // Runs the owner pops meanwhile are older than the rest: it hands them over
+            // first, so the order holds.
+            while let Some(queued) = self.rx.pop() {
+                shared.unqueue(&queued);
+                merged.extend(queued);
+            }
+            merged.append(&mut run);
+            // Against the capacity, not the room: items the owner is taking out may
+            // still be counted queued, and must not cost the newest their place.
+            let surplus = merged.len().saturating_sub(self.capacity);
+            shared.count_dropped(&merged[..surplus]);
+            merged.drain(..surplus);
+            run = merged;
+        }
+        self.push(shared, run)
     }
 }
 
 /// The owner's end of the handoff.
 #[derive(Debug)]
-pub struct Consumer<Rx> {
+pub struct Consumer<Rx, P> {
     rx: Rx,
+    /// Items taken out of the queue (whole runs) but not handed over yet.
+    taken: Mutex<VecDeque<std::vec::IntoIter<Item<P>>>>,
 }
 
-impl<Rx> Consumer<Rx> {
+impl<Rx, P> Consumer<Rx, P> {
     /// The owner's end over `rx`.
     pub fn new(rx: Rx) -> Self {
-        Consumer { rx }
+        Consumer {
+            rx,
+            taken: Mutex::new(VecDeque::new()),
+        }
     }
 
     /// The queue end, for waits the generic protocol does not model (blocking and timed
-    /// receives); pass what they return to [`account`](Self::account).
+    /// receives); pass the run they return to [`deliver`](Self::deliver).
     pub fn rx(&self) -> &Rx {
         &self.rx
     }
@@ -328,20 +403,44 @@ impl<Rx> Consumer<Rx> {
         shared.pending.swap(false, SeqCst);
     }
 
-    /// Pops one item without waiting and counts it delivered.
-    pub fn pop<P, N>(&self, shared: &Shared<N>) -> Option<Item<P>>
+    /// Hands over the oldest item without waiting, counted delivered.
+    pub fn pop<N>(&self, shared: &Shared<N>) -> Option<Item<P>>
     where
-        Rx: QueueRx<Item<P>>,
+        Rx: QueueRx<Run<P>>,
     {
-        let item = self.rx.pop()?;
-        Self::account(shared, &item);
-        Some(item)
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(item) = Self::next_taken(shared, &mut taken) {
+                return Some(item);
+            }
+            let run = self.rx.pop()?;
+            shared.unqueue(&run);
+            taken.push_back(run.into_iter());
+        }
     }
 
-    /// Counts an item taken from the queue by other means as delivered.
-    pub fn account<P, N>(shared: &Shared<N>, item: &Item<P>) {
-        if item.is_ok() {
-            shared.counters.delivered.fetch_add(1, SeqCst);
+    /// Hands over the oldest item of `run`, popped by other means (a blocking receive),
+    /// or of the items taken before it, counted delivered.
+    pub fn deliver<N>(&self, shared: &Shared<N>, run: Run<P>) -> Option<Item<P>> {
+        shared.unqueue(&run);
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        taken.push_back(run.into_iter());
+        Self::next_taken(shared, &mut taken)
+    }
+
+    fn next_taken<N>(
+        shared: &Shared<N>,
+        taken: &mut VecDeque<std::vec::IntoIter<Item<P>>>,
+    ) -> Option<Item<P>> {
+        while let Some(run) = taken.front_mut() {
+            if let Some(item) = run.next() {
+                if item.is_ok() {
+                    shared.counters.delivered.fetch_add(1, SeqCst);
+                }
+                return Some(item);
+            }
+            taken.pop_front();
         }
+        None
     }
 }

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, Shutdown, recvfrom, shutdown, sockopt};
 
-use crate::handoff::{Consumer, CounterSnapshot, Item, Notify, Policy, Producer, Shared};
+use crate::handoff::{Consumer, CounterSnapshot, Item, Notify, Policy, Producer, Run, Shared};
 use crate::kernel_drops::{kernel_drops, socket_inode};
 use crate::packet::{BATCH_BYTES, BatchBuf, BatchPool, Packet, PeerAddr};
 use crate::socket::request_recv_buffer_size;
@@ -90,21 +90,22 @@ impl PumpBuilder {
         self
     }
 
-    /// Holds packets for up to about `delay` to hand them over in fuller batches: the
-    /// owner is woken once per [`batch`](Self::batch) packets, or once the socket has
-    /// been quiet for `delay`, or at the first datagram read `delay` or more after the
-    /// batch's first; a packet waits at most about twice `delay`. A failed receive and a
-    /// stop hand the batch over at once. `delay` is at least 100 µs.
+    /// Holds each batch for `delay` after its first datagram, to hand it over fuller:
+    /// the thread sleeps, then reads at once what queued up in the kernel meanwhile (up
+    /// to [`batch`](Self::batch) packets; a batch that fills is handed over without
+    /// waiting, and the next is read without lingering while a backlog lasts). A packet
+    /// thus waits about `delay` at most, and the owner is woken about once per `delay`
+    /// rather than once per burst. A failed receive and a stop are handed over at once.
     ///
     /// Without it (the default) each batch is handed over as soon as a non-blocking read
-    /// finds the socket empty: the lowest latency, but an owner woken for every few
-    /// packets when they arrive paced. Lingering trades that latency for CPU: on this
-    /// project's benchmark (150k packets/s) 2 ms with batches of 256 cut the pump's CPU
-    /// per packet by about two fifths (`docs/udp-pump.md`).
+    /// finds the socket empty: the lowest latency, but a thread woken for every few
+    /// packets when they arrive paced. Lingering trades latency for CPU: the pump thread
+    /// sleeps once per batch instead of once per datagram or two, and the owner once per
+    /// `delay`; `docs/udp-pump.md` gives the measured effect.
     ///
-    /// The wait is `SO_RCVTIMEO`: set while packets are held on a socket the pump reads
-    /// alone, and kept at the smaller of `delay` and the backstop on a
-    /// [`Shared`](Sharing::Shared) one.
+    /// The socket's receive buffer must absorb `delay` of traffic (`kernel_drops` shows
+    /// when it does not): at 150k datagrams per second, 2 ms is 300 datagrams, about
+    /// 300 KiB of kernel memory for small ones.
     pub fn linger(mut self, delay: Duration) -> Self {
         self.linger = Some(delay.max(MIN_LINGER));
         self
@@ -155,9 +156,11 @@ impl PumpBuilder {
             request_recv_buffer_size(&socket, bytes)?;
         }
         if let Sharing::Shared { backstop } = self.sharing {
-            let backstop = backstop.max(Duration::from_millis(1));
-            let timeout = self.linger.map_or(backstop, |delay| delay.min(backstop));
-            sockopt::set_socket_timeout(&socket, sockopt::Timeout::Recv, Some(timeout))?;
+            sockopt::set_socket_timeout(
+                &socket,
+                sockopt::Timeout::Recv,
+                Some(backstop.max(Duration::from_millis(1))),
+            )?;
         }
         let inode = socket_inode(&socket)?;
         let socket = Arc::new(socket);
@@ -167,18 +170,14 @@ impl PumpBuilder {
         let pool = BatchPool::new(self.capacity.div_ceil(self.batch) + 2);
         let receiver = ReceiveThread {
             socket: Arc::clone(&socket),
-            producer: Producer::new(tx, rx.clone(), self.policy),
+            producer: Producer::new(tx, rx.clone(), self.policy, self.capacity),
             shared: Arc::clone(&shared),
             pool: Arc::clone(&pool),
             scratch: vec![0; self.max_datagram],
             batch: self.batch,
-            linger: self.linger.map(|delay| Linger {
-                delay,
-                toggle_timeout: self.sharing == Sharing::Exclusive,
-            }),
+            linger: self.linger,
             buf: pool.take(),
             order: Vec::with_capacity(self.batch),
-            items: Vec::with_capacity(self.batch),
         };
         let thread = std::thread::Builder::new()
             .name(self.thread_name)
@@ -214,7 +213,7 @@ pub struct PumpStats {
 #[derive(Debug)]
 pub struct UdpPump<N: Notify = ()> {
     shared: Arc<Shared<N>>,
-    consumer: Consumer<Receiver<Item<Packet>>>,
+    consumer: Consumer<Receiver<Run<Packet>>, Packet>,
     socket: Arc<OwnedFd>,
     sharing: Sharing,
     inode: u64,
@@ -276,9 +275,15 @@ impl<N: Notify> UdpPump<N> {
     /// Waits for the next packet; `None` once the thread has ended and the queue is
     /// empty.
     pub fn recv(&self) -> Option<Item<Packet>> {
-        let item = self.consumer.rx().recv().ok()?;
-        Consumer::<Receiver<Item<Packet>>>::account(&self.shared, &item);
-        Some(item)
+        loop {
+            if let Some(item) = self.try_recv() {
+                return Some(item);
+            }
+            let run = self.consumer.rx().recv().ok()?;
+            if let Some(item) = self.consumer.deliver(&self.shared, run) {
+                return Some(item);
+            }
+        }
     }
 
     /// Waits up to `timeout` for the next packet.
@@ -287,9 +292,16 @@ impl<N: Notify> UdpPump<N> {
     /// [`RecvTimeoutError::Timeout`] when nothing came, [`RecvTimeoutError::Disconnected`]
     /// once the thread has ended and the queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Item<Packet>, RecvTimeoutError> {
-        let item = self.consumer.rx().recv_timeout(timeout)?;
-        Consumer::<Receiver<Item<Packet>>>::account(&self.shared, &item);
-        Ok(item)
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(item) = self.try_recv() {
+                return Ok(item);
+            }
+            let run = self.consumer.rx().recv_deadline(deadline)?;
+            if let Some(item) = self.consumer.deliver(&self.shared, run) {
+                return Ok(item);
+            }
+        }
     }
 
     /// Blocking iteration: [`recv`](Self::recv) until the thread has ended.
@@ -378,27 +390,17 @@ const MAX_ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// The receive thread's state.
 struct ReceiveThread<N> {
     socket: Arc<OwnedFd>,
-    producer: Producer<Sender<Item<Packet>>, Receiver<Item<Packet>>>,
+    producer: Producer<Sender<Run<Packet>>, Receiver<Run<Packet>>>,
     shared: Arc<Shared<N>>,
     pool: Arc<BatchPool>,
     scratch: Vec<u8>,
     batch: usize,
-    linger: Option<Linger>,
+    /// How long a batch waits after its first datagram for more to queue up.
+    linger: Option<Duration>,
     /// The batch being read: its datagrams' bytes and senders.
     buf: BatchBuf,
     /// The batch's items in receive order: an index into `buf`, or a failed receive.
     order: Vec<Result<usize, io::Error>>,
-    /// The batch as handed over (kept to reuse its allocation).
-    items: Vec<Item<Packet>>,
-}
-
-/// How a lingering pump waits for the rest of a batch.
-struct Linger {
-    delay: Duration,
-    /// Whether the thread sets `SO_RCVTIMEO` to `delay` only while it holds packets (a
-    /// socket it reads alone); a shared socket keeps one timeout, so that siblings do not
-    /// flip each other's.
-    toggle_timeout: bool,
 }
 
 /// What one `recvfrom` gave.
@@ -419,36 +421,21 @@ enum Received {
 impl<N: Notify> ReceiveThread<N> {
     fn run(mut self) {
         let mut error_pause = Duration::ZERO;
-        // When the batch's first packet was read (lingering only).
-        let mut held_since: Option<Instant> = None;
+        // Whether the last batch ended full, before the socket was empty: the next is
+        // read at once, without lingering, so that a backlog drains at full speed.
+        let mut backlog = false;
         while !self.shared.stop_requested() {
             let got = self.receive(RecvFlags::TRUNC);
             match got {
                 Received::ShutDown | Received::Fatal => break,
-                Received::Nothing if self.order.is_empty() => continue,
-                _ => {}
+                Received::Nothing => continue,
+                Received::Datagram | Received::Failed => {}
             }
-            let fatal = match &self.linger {
-                None => self.read_queued(),
-                Some(linger) => {
-                    let now = Instant::now();
-                    let since = *held_since.get_or_insert(now);
-                    let due = matches!(got, Received::Nothing | Received::Failed)
-                        || self.is_full()
-                        || now.duration_since(since) >= linger.delay;
-                    if !due {
-                        if held_since == Some(now) && linger.toggle_timeout {
-                            self.set_timeout(Some(linger.delay));
-                        }
-                        continue;
-                    }
-                    if held_since != Some(now) && linger.toggle_timeout {
-                        self.set_timeout(None);
-                    }
-                    held_since = None;
-                    false
-                }
-            };
+            if let (Some(delay), Received::Datagram, false) = (self.linger, &got, backlog) {
+                self.pause(delay);
+            }
+            let fatal = self.read_queued();
+            backlog = self.is_full();
             let failed = self.order.last().is_some_and(Result::is_err);
             self.publish();
             if fatal {
@@ -485,25 +472,20 @@ impl<N: Notify> ReceiveThread<N> {
         self.order.len() >= self.batch || self.buf.bytes_len() >= BATCH_BYTES
     }
 
-    /// `setsockopt(SO_RCVTIMEO)`: a lingering pump bounds its wait only while it holds
-    /// packets, so that an idle socket costs no wake-ups. A failure only makes the wait
-    /// longer (until the next datagram, the batch's end or a stop).
-    fn set_timeout(&self, timeout: Option<Duration>) {
-        let _ = sockopt::set_socket_timeout(self.socket.as_fd(), sockopt::Timeout::Recv, timeout);
-    }
-
     /// Hands the batch over, its packets sharing one buffer, and starts the next.
     fn publish(&mut self) {
         if self.order.is_empty() {
             return;
         }
-        let batch = self.pool.share(std::mem::replace(&mut self.buf, self.pool.take()));
-        self.items.extend(
-            self.order
-                .drain(..)
-                .map(|item| item.map(|index| batch.packet(index))),
-        );
-        self.producer.publish(&self.shared, &mut self.items);
+        let batch = self
+            .pool
+            .share(std::mem::replace(&mut self.buf, self.pool.take()));
+        let run = self
+            .order
+            .drain(..)
+            .map(|item| item.map(|index| batch.packet(index)))
+            .collect();
+        self.producer.publish(&self.shared, run);
     }
 
     /// One `recvfrom` into the scratch buffer; a datagram is appended to the batch.
