@@ -84,7 +84,7 @@ impl PumpBuilder {
     }
 
     /// At most `packets` read without blocking after each blocking receive, handed over
-    /// with one wake-up (at least 1).
+    /// with one wake-up (at least 1). A batch also ends once its datagrams take 256 KiB.
     pub fn batch(mut self, packets: usize) -> Self {
         self.batch = packets.max(1);
         self
@@ -105,7 +105,7 @@ impl PumpBuilder {
     ///
     /// The socket's receive buffer must absorb `delay` of traffic (`kernel_drops` shows
     /// when it does not): at 150k datagrams per second, 2 ms is 300 datagrams, about
-    /// 300 KiB of kernel memory for small ones.
+    /// 250 KiB of receive buffer for 64-byte ones.
     pub fn linger(mut self, delay: Duration) -> Self {
         self.linger = Some(delay.max(MIN_LINGER));
         self
