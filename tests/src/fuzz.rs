@@ -8,6 +8,7 @@
 pub mod fdpass;
 pub mod mux;
 pub mod shm;
+pub mod udp_pump;
 
 /// A fuzz harness: runs the code under test on one input.
 pub type Harness = fn(&[u8]);
@@ -64,6 +65,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("mux_last", mux::mux_last),
     ("mux_length", mux::mux_length),
     ("mux_regex", mux::mux_regex),
+    ("udp_pump_proc_table", udp_pump::udp_pump_proc_table),
 ];
 
 /// The harness registered under `name`, if any.

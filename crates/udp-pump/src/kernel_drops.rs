@@ -63,8 +63,13 @@ const QUEUES_COLUMN: usize = 4;
 const INODE_COLUMN: usize = 9;
 const DROPS_COLUMN: usize = 12;
 
-/// The line whose inode is `inode`; lines that do not parse are skipped.
-fn info_in_table(text: &str, inode: u64) -> Option<KernelSocketInfo> {
+/// The line whose inode is `inode` in the text of a `/proc/net/udp{,6}` table (header
+/// line first); lines that do not parse are skipped.
+///
+/// Public only for the fuzz harness `udp_pump_proc_table` (`shoal_tests::fuzz`); not
+/// part of the API.
+#[doc(hidden)]
+pub fn info_in_table(text: &str, inode: u64) -> Option<KernelSocketInfo> {
     text.lines().skip(1).find_map(|line| {
         let columns: Vec<&str> = line.split_whitespace().collect();
         let line_inode: u64 = columns.get(INODE_COLUMN)?.parse().ok()?;

@@ -8,7 +8,8 @@
 //! truncation reported instead of a silent 4 KiB cut, counters that add up (kernel drops
 //! included), and a pump that can be stopped and joined.
 //!
-//! A [`UdpPump`] owns its socket and a receive thread. The owner learns of packets
+//! A [`UdpPump`] owns its socket and a receive thread; [`PumpBuilder::linger`] trades a
+//! bounded delay for fuller batches and less CPU per packet. The owner learns of packets
 //! through a [`Notify`]: a [`ReadinessFd`] (an eventfd for any poller), nothing (`()`:
 //! block in [`UdpPump::recv`]), or, with the default feature `reactor`,
 //! `PumpBuilder::spawn_in_reactor`, which calls a closure per packet on a
@@ -55,6 +56,7 @@ mod sync;
 
 pub use crossbeam_channel::RecvTimeoutError;
 pub use handoff::{CounterSnapshot, Item, Notify, Policy};
+pub use kernel_drops::info_in_table; // `#[doc(hidden)]`: for the fuzz harness only.
 pub use kernel_drops::{KernelSocketInfo, kernel_drops, kernel_socket_info, socket_inode};
 pub use notify::ReadinessFd;
 pub use packet::{Packet, PeerAddr};
