@@ -31,8 +31,8 @@ const HEADER_V6: &str = "  sl  local_address                         remote_addr
 ///    exactly that of [`reference`], an independent reading of the table (the first
 ///    line after the header whose inode matches and whose `rx_queue` and drops parse).
 /// 2. As a table to render: byte 0 picks the header (bit 0: IPv6) and line endings
-///    (bit 1: `\r\n`, bit 2: no final newline), then up to [`MAX_ROWS`] rows of
-///    [`ROW_BYTES`] bytes; every rendered inode must be found with the values of its
+///    (bit 1: `\r\n`, bit 2: no final newline), then up to `MAX_ROWS` (8) rows of
+///    `ROW_BYTES` (25) bytes; every rendered inode must be found with the values of its
 ///    first row, and an inode no row has must not be.
 pub fn udp_pump_proc_table(data: &[u8]) {
     raw_text(data);
