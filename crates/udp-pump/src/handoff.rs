@@ -254,7 +254,7 @@ impl<Tx, Rx> Producer<Tx, Rx> {
     ///
     /// The whole batch is counted received (and its failed receives in `errors`) before
     /// its first item is queued: one atomic add per batch, not per packet.
-    pub fn publish<P, N>(&self, shared: &Shared<N>, batch: Run<P>) -> usize
+    pub fn publish<P, N>(&self, shared: &Shared<N>, mut batch: Run<P>) -> usize
     where
         N: Notify,
         Tx: QueueTx<Run<P>>,
@@ -272,7 +272,6 @@ impl<Tx, Rx> Producer<Tx, Rx> {
         let queued = match self.policy {
             Policy::Block => self.push_or_wait(shared, batch),
             Policy::DropNewest => {
-                let mut batch = batch;
                 let surplus = batch.split_off(self.room(shared).min(batch.len()));
                 shared.count_dropped(&surplus);
                 self.push(shared, batch)

@@ -55,7 +55,7 @@ pub(crate) struct BatchBuf {
     bytes: Vec<u8>,
     entries: Vec<Entry>,
     /// The senders, apart from the entries: an owner that reads only the data then
-    /// touches 24 bytes of bookkeeping per packet, not the 140 an address takes.
+    /// touches 24 bytes of bookkeeping per packet, not the hundred-odd an address takes.
     senders: Vec<Option<PeerAddr>>,
 }
 

@@ -275,15 +275,7 @@ impl<N: Notify> UdpPump<N> {
     /// Waits for the next packet; `None` once the thread has ended and the queue is
     /// empty.
     pub fn recv(&self) -> Option<Item<Packet>> {
-        loop {
-            if let Some(item) = self.try_recv() {
-                return Some(item);
-            }
-            let run = self.consumer.rx().recv().ok()?;
-            if let Some(item) = self.consumer.deliver(&self.shared, run) {
-                return Some(item);
-            }
-        }
+        self.recv_waiting(Receiver::recv).ok()
     }
 
     /// Waits up to `timeout` for the next packet.
@@ -293,11 +285,20 @@ impl<N: Notify> UdpPump<N> {
     /// once the thread has ended and the queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Item<Packet>, RecvTimeoutError> {
         let deadline = Instant::now() + timeout;
+        self.recv_waiting(|rx| rx.recv_deadline(deadline))
+    }
+
+    /// The next packet: from the runs already taken or queued, else from the run `wait`
+    /// takes off the queue.
+    fn recv_waiting<E>(
+        &self,
+        wait: impl Fn(&Receiver<Run<Packet>>) -> Result<Run<Packet>, E>,
+    ) -> Result<Item<Packet>, E> {
         loop {
             if let Some(item) = self.try_recv() {
                 return Ok(item);
             }
-            let run = self.consumer.rx().recv_deadline(deadline)?;
+            let run = wait(self.consumer.rx())?;
             if let Some(item) = self.consumer.deliver(&self.shared, run) {
                 return Ok(item);
             }
