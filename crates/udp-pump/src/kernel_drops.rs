@@ -43,7 +43,7 @@ pub fn kernel_drops(inode: u64) -> io::Result<Option<u64>> {
 /// hash for each, so sockets closing elsewhere meanwhile can shift what a reading shows;
 /// a CI run once found no line for a live socket. So each table is read with a large
 /// buffer (a page per read, not the few bytes of a first probe), and tables that lack
-/// the inode are read again, [`READINGS`] times in all.
+/// the inode are read again, three readings in all.
 ///
 /// # Errors
 /// When a table cannot be read.
